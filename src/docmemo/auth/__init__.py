@@ -1,0 +1,1 @@
+"""Login, sessions, password hashing and access rules."""

@@ -1,0 +1,63 @@
+"""Access rules as dependencies: each route names who may call it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from docmemo.auth import service
+from docmemo.auth.schemas import Identity
+from docmemo.config import Settings
+from docmemo.db.engine import DbSession
+from docmemo.errors import Forbidden, NotAuthenticated
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
+
+
+def session_token(request: Request, settings: AppSettings) -> str | None:
+    """The session token from the cookie, or from an 'Authorization: Bearer' header."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.cookies.get(settings.session_cookie_name) or None
+
+
+SessionToken = Annotated[str | None, Depends(session_token)]
+
+
+async def optional_identity(
+    db: DbSession, settings: AppSettings, token: SessionToken
+) -> Identity | None:
+    if token is None or len(token) > 256:
+        return None
+    identity = await service.identity_for_token(db, token, settings)
+    await db.commit()
+    return identity
+
+
+MaybeUser = Annotated[Identity | None, Depends(optional_identity)]
+
+
+async def required_identity(identity: MaybeUser) -> Identity:
+    if identity is None:
+        raise NotAuthenticated()
+    return identity
+
+
+LoggedInUser = Annotated[Identity, Depends(required_identity)]
+
+
+async def neurologist_identity(identity: LoggedInUser) -> Identity:
+    if not identity.is_neurologist:
+        raise Forbidden("Only neurologists may see predictions")
+    return identity
+
+
+Neurologist = Annotated[Identity, Depends(neurologist_identity)]

@@ -1,0 +1,112 @@
+"""/login and /logout."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request, Response
+
+from docmemo.auth import service
+from docmemo.auth.dependencies import AppSettings, SessionToken
+from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
+from docmemo.auth.schemas import LoginOut, LogoutOut
+from docmemo.config import Settings
+from docmemo.db.engine import DbSession
+from docmemo.db.models import MAX_NAME_LENGTH
+
+router = APIRouter(tags=["auth"])
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_FAILURE_RESPONSES = {
+    401: {"description": "Unknown name or wrong password (the same answer for both)"},
+    429: {"description": "Too many failed logins for this account; see Retry-After"},
+}
+
+LoginName = Annotated[str, Query(min_length=1, max_length=MAX_NAME_LENGTH)]
+LoginPassword = Annotated[str, Query(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
+def cookie_is_secure(request: Request, settings: Settings) -> bool:
+    """Secure unless configured otherwise or talking plain HTTP to localhost."""
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return request.url.scheme == "https" or request.url.hostname not in _LOCAL_HOSTS
+
+
+async def _login(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    settings: Settings,
+    previous_token: str | None,
+    name: str,
+    password: str,
+) -> LoginOut:
+    identity, token, expires_at = await service.login(db, name, password, settings, previous_token)
+    _set_session_cookie(request, response, settings, token, expires_at)
+    return LoginOut(user=identity, expires_at=expires_at, access_token=token)
+
+
+def _set_session_cookie(
+    request: Request, response: Response, settings: Settings, token: str, expires_at: datetime
+) -> None:
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=settings.session_lifetime_s,
+        expires=expires_at,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_is_secure(request, settings),
+        path="/",
+    )
+
+
+@router.get("/login", response_model=LoginOut, responses=_FAILURE_RESPONSES)
+async def login_with_query(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    settings: AppSettings,
+    previous_token: SessionToken,
+    name: LoginName,
+    password: LoginPassword,
+) -> LoginOut:
+    """Log in (name ignores case, password does not). Prefer POST /login: a password in
+    a URL can end up in browser history; the service itself redacts it from its logs."""
+    return await _login(request, response, db, settings, previous_token, name, password)
+
+
+@router.post("/login", response_model=LoginOut, responses=_FAILURE_RESPONSES)
+async def login_with_form(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    settings: AppSettings,
+    previous_token: SessionToken,
+    name: Annotated[str, Form(min_length=1, max_length=MAX_NAME_LENGTH)],
+    password: Annotated[str, Form(min_length=1, max_length=MAX_PASSWORD_LENGTH)],
+) -> LoginOut:
+    """Log in with a form body (application/x-www-form-urlencoded)."""
+    return await _login(request, response, db, settings, previous_token, name, password)
+
+
+@router.post("/logout", response_model=LogoutOut)
+async def logout(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    settings: AppSettings,
+    token: SessionToken,
+) -> LogoutOut:
+    """End the current session on the server and clear the cookie."""
+    ended = await service.logout(db, token, settings)
+    response.delete_cookie(
+        settings.session_cookie_name,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=cookie_is_secure(request, settings),
+    )
+    return LogoutOut(detail="Logged out" if ended else "No session to end")

@@ -1,0 +1,182 @@
+"""Authentication, sessions and login throttling; all of their SQL lives here.
+
+Sessions: the cookie holds a random 256-bit token; the database stores only its
+HMAC-SHA256 under the server secret, so a leaked sessions table opens nothing.
+
+Throttling: failures are counted per account name (lower-cased, whether or not
+the account exists, so the answer tells nothing about existence) in PostgreSQL,
+which every API process shares. After ``login_max_failures`` failures within
+the window the account is refused with 429 for ``base · 2^(extra failures)``
+seconds, capped at ``login_lockout_max_s``. Other accounts are never affected,
+and a success clears the count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from docmemo.auth.passwords import dummy_hash, verify_password_off_loop
+from docmemo.auth.schemas import Identity
+from docmemo.config import Settings
+from docmemo.errors import InvalidCredentials, TooManyAttempts
+
+# Failures older than this no longer count towards a lock-out.
+FAILURE_WINDOW = timedelta(minutes=15)
+
+
+def token_digest(token: str, secret_key: str) -> bytes:
+    return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).digest()
+
+
+def throttle_key(name: str) -> str:
+    return name.lower()
+
+
+_IDENTITY_COLUMNS = "u.user_id, u.name, u.status, h.specialty"
+
+_FIND_LOGIN = text(f"""
+    SELECT {_IDENTITY_COLUMNS}, u.password
+    FROM users u LEFT JOIN healthpros h ON h.user_id = u.user_id
+    WHERE lower(u.name) = lower(:name)
+""")
+
+_SESSION_IDENTITY = text(f"""
+    SELECT {_IDENTITY_COLUMNS}
+    FROM sessions s
+    JOIN users u ON u.user_id = s.user_id
+    LEFT JOIN healthpros h ON h.user_id = u.user_id
+    WHERE s.token_hash = :token_hash AND s.expires_at > now()
+""")
+
+_LOCKED_FOR = text("""
+    SELECT ceil(extract(epoch FROM locked_until - now()))::int
+    FROM login_throttle WHERE account_key = :key AND locked_until > now()
+""")
+
+_RECORD_FAILURE = text("""
+    INSERT INTO login_throttle AS t (account_key, failures, last_failure_at, locked_until)
+    VALUES (:key, 1, now(), CASE WHEN :max_failures <= 1
+                                 THEN now() + make_interval(secs => :base_s) END)
+    ON CONFLICT (account_key) DO UPDATE SET
+        failures = CASE WHEN t.last_failure_at < now() - make_interval(secs => :window_s)
+                        THEN 1 ELSE t.failures + 1 END,
+        last_failure_at = now(),
+        locked_until = CASE
+            WHEN t.last_failure_at < now() - make_interval(secs => :window_s) THEN NULL
+            WHEN t.failures + 1 >= :max_failures THEN now() + make_interval(secs => least(
+                :base_s * power(2, least(t.failures + 1 - :max_failures, 30)), :cap_s))
+        END
+""")
+
+
+async def seconds_locked(db: AsyncSession, name: str) -> int:
+    """How long this account is still refused logins (0 when it is not)."""
+    result = await db.execute(_LOCKED_FOR, {"key": throttle_key(name)})
+    return result.scalar_one_or_none() or 0
+
+
+async def record_failure(db: AsyncSession, name: str, settings: Settings) -> None:
+    await db.execute(
+        _RECORD_FAILURE,
+        {
+            "key": throttle_key(name),
+            "max_failures": settings.login_max_failures,
+            "base_s": settings.login_lockout_base_s,
+            "cap_s": settings.login_lockout_max_s,
+            "window_s": FAILURE_WINDOW.total_seconds(),
+        },
+    )
+
+
+async def login(
+    db: AsyncSession,
+    name: str,
+    password: str,
+    settings: Settings,
+    previous_token: str | None = None,
+) -> tuple[Identity, str, datetime]:
+    """Check the name (any case) and password (exact); start a session.
+
+    Returns who logged in, the new session token and its expiry. Unknown names are
+    verified against a dummy hash so that both failures take the same time and get
+    the same answer. A token presented at login is ended: a login always rotates.
+    """
+    locked_s = await seconds_locked(db, name)
+    if locked_s > 0:
+        raise TooManyAttempts(retry_after_s=locked_s)
+    row = (await db.execute(_FIND_LOGIN, {"name": name})).one_or_none()
+    # Give the connection back to the pool while Argon2 runs.
+    await db.commit()
+    password_hash = row.password if row is not None else dummy_hash()
+    password_ok = await verify_password_off_loop(password_hash, password)
+    if row is None or not password_ok:
+        await record_failure(db, name, settings)
+        await db.commit()
+        raise InvalidCredentials()
+    identity = Identity(
+        user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty
+    )
+    await db.execute(
+        text("DELETE FROM login_throttle WHERE account_key = :key"), {"key": throttle_key(name)}
+    )
+    if previous_token:
+        await end_session(db, previous_token, settings)
+    token, expires_at = await _insert_session(db, identity.user_id, settings)
+    await db.commit()
+    return identity, token, expires_at
+
+
+async def _insert_session(
+    db: AsyncSession, user_id: str, settings: Settings
+) -> tuple[str, datetime]:
+    token = secrets.token_urlsafe(32)
+    expires_at = datetime.now(UTC) + timedelta(seconds=settings.session_lifetime_s)
+    # Expired sessions of this user go now rather than piling up.
+    await db.execute(
+        text("DELETE FROM sessions WHERE user_id = :user_id AND expires_at <= now()"),
+        {"user_id": user_id},
+    )
+    await db.execute(
+        text(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) "
+            "VALUES (:token_hash, :user_id, :expires_at)"
+        ),
+        {
+            "token_hash": token_digest(token, settings.secret_key),
+            "user_id": user_id,
+            "expires_at": expires_at,
+        },
+    )
+    return token, expires_at
+
+
+async def identity_for_token(db: AsyncSession, token: str, settings: Settings) -> Identity | None:
+    row = (
+        await db.execute(
+            _SESSION_IDENTITY, {"token_hash": token_digest(token, settings.secret_key)}
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Identity(user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty)
+
+
+async def end_session(db: AsyncSession, token: str, settings: Settings) -> bool:
+    """End the session of this token; True when there was one. The caller commits."""
+    result = await db.execute(
+        text("DELETE FROM sessions WHERE token_hash = :token_hash"),
+        {"token_hash": token_digest(token, settings.secret_key)},
+    )
+    return result.rowcount > 0
+
+
+async def logout(db: AsyncSession, token: str | None, settings: Settings) -> bool:
+    ended = bool(token) and await end_session(db, token, settings)
+    await db.commit()
+    return ended

@@ -1,0 +1,144 @@
+"""The ``docmemo`` command: serve, migrate, seed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from docmemo.config import Settings, get_settings
+
+app = typer.Typer(help="Docteur Memo, the memory clinic's patient registry.", no_args_is_help=True)
+console = Console()
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """Settings with a database URL: DATABASE_URL's, or the embedded server's (started
+    here if it is not running, and stopped on the way out only if started here)."""
+    if settings.database_url:
+        yield settings
+        return
+    from docmemo.db.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    with console.status("Starting the embedded PostgreSQL…"):
+        url = embedded.ensure_started()
+    console.print(f"Embedded PostgreSQL: data in [bold]{embedded.pgdata}[/]")
+    try:
+        yield settings.model_copy(update={"database_url": url})
+    finally:
+        if embedded.started_here:
+            embedded.stop()
+
+
+def _migrate(settings: Settings) -> None:
+    from docmemo.db.engine import make_sync_engine
+    from docmemo.db.migrate import upgrade_to_head
+
+    engine = make_sync_engine(settings)
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+
+
+def _print_accounts(report, password: str) -> None:  # noqa: ANN001 - a SeedReport
+    table = Table(title=f"{sum(report.counts.values())} users generated — sample accounts")
+    table.add_column("name")
+    table.add_column("role")
+    table.add_column("specialty")
+    for name, status, specialty in report.sample_accounts:
+        table.add_row(name, status, specialty or "")
+    console.print(table)
+    console.print(
+        f"Every generated user has the password [bold]{password}[/] "
+        "(demonstration only; set DOCMEMO_DEMO_PASSWORD to change it)."
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Migrate the database schema to the newest revision."""
+    with database(get_settings()) as settings:
+        _migrate(settings)
+    console.print("Schema is up to date.")
+
+
+@app.command()
+def seed(
+    users: Annotated[int, typer.Option(min=0, help="How many users to generate")] = 10_000,
+    seed: Annotated[int | None, typer.Option(help="Random seed, for a reproducible registry")] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="Drop every user and regenerate, even if the registry has data")
+    ] = False,
+) -> None:
+    """Fill an empty registry with procedural data (or rebuild it with --rebuild)."""
+    from docmemo.db.engine import make_sync_engine
+    from docmemo.seeding.service import rebuild_registry, seed_if_empty
+
+    with database(get_settings()) as settings:
+        _migrate(settings)
+        engine = make_sync_engine(settings)
+        try:
+            if rebuild:
+                report = rebuild_registry(engine, users, seed, settings.demo_password)
+            else:
+                report = seed_if_empty(engine, users, seed, settings.demo_password)
+        finally:
+            engine.dispose()
+    if report is None:
+        console.print("The registry already holds data: nothing done (use --rebuild to replace it).")
+        return
+    _print_accounts(report, settings.demo_password)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes")] = None,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+) -> None:
+    """Run the API: migrate, seed an empty registry, then serve."""
+    import uvicorn
+
+    from docmemo.db.engine import make_sync_engine
+    from docmemo.seeding.service import seed_if_empty
+    from docmemo.web.logging import log_config
+
+    with database(get_settings()) as settings:
+        _migrate(settings)
+        if settings.seed_on_start:
+            engine = make_sync_engine(settings)
+            try:
+                report = seed_if_empty(
+                    engine, settings.seed_users, settings.seed, settings.demo_password
+                )
+            finally:
+                engine.dispose()
+            if report is not None:
+                _print_accounts(report, settings.demo_password)
+        # Worker processes read their settings from the environment.
+        os.environ["DATABASE_URL"] = settings.database_url or ""
+        uvicorn.run(
+            "docmemo.web.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=None if reload else (workers or settings.workers),
+            reload=reload,
+            log_config=log_config(),
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=10,
+        )
+
+
+def main() -> None:
+    app()

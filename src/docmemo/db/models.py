@@ -1,0 +1,174 @@
+"""Tables of SPEC §1 plus the ones sessions and login throttling need.
+
+The database enforces what it can: the role tables carry a constant ``status``
+column so that a composite foreign key ties each role row to a user of that
+status and that name; a deferred constraint trigger (in the migration) makes sure
+no user exists without its role row.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+USER_ID_PATTERN = "^[0-9a-f]{32}$"
+MAX_NAME_LENGTH = 100
+MAX_AGE = 130
+
+
+class Role(enum.StrEnum):
+    PATIENT = "patient"
+    CAREGIVER = "caregiver"
+    HEALTHPRO = "healthpro"
+
+
+class Specialty(enum.StrEnum):
+    GENERAL = "general"
+    PSYCHOLOGIST = "psychologist"
+    NEUROLOGIST = "neurologist"
+
+
+def _in_list(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    password: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"user_id ~ '{USER_ID_PATTERN}'", name="user_id_hex"),
+        CheckConstraint(_in_list("status", Role), name="status_allowed"),
+        CheckConstraint(
+            f"char_length(name) BETWEEN 1 AND {MAX_NAME_LENGTH}", name="name_length"
+        ),
+        # Target of the role tables' composite foreign keys.
+        UniqueConstraint("user_id", "status", "name"),
+        Index("uq_users_lower_name", func.lower(text("name")), unique=True),
+    )
+
+
+def _role_table_args(role: Role) -> tuple:
+    return (
+        CheckConstraint(f"status = '{role.value}'", name="status_is_role"),
+        ForeignKeyConstraint(
+            ["user_id", "status", "name"],
+            ["users.user_id", "users.status", "users.name"],
+            onupdate="CASCADE",
+            ondelete="CASCADE",
+        ),
+    )
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(Text, server_default=Role.PATIENT.value)
+    name: Mapped[str] = mapped_column(Text)
+    age: Mapped[int] = mapped_column(SmallInteger)
+    mmse: Mapped[int] = mapped_column(SmallInteger)
+    caregiver_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("caregivers.user_id", ondelete="SET NULL"), index=True
+    )
+
+    __table_args__ = (
+        *_role_table_args(Role.PATIENT),
+        CheckConstraint("mmse BETWEEN 0 AND 30", name="mmse_range"),
+        CheckConstraint(f"age BETWEEN 0 AND {MAX_AGE}", name="age_range"),
+        Index("ix_patients_mmse_age", "mmse", "age"),
+    )
+
+
+class Caregiver(Base):
+    __tablename__ = "caregivers"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(Text, server_default=Role.CAREGIVER.value)
+    name: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = _role_table_args(Role.CAREGIVER)
+
+
+class HealthPro(Base):
+    __tablename__ = "healthpros"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(Text, server_default=Role.HEALTHPRO.value)
+    name: Mapped[str] = mapped_column(Text)
+    specialty: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        *_role_table_args(Role.HEALTHPRO),
+        CheckConstraint(_in_list("specialty", Specialty), name="specialty_allowed"),
+    )
+
+
+ROLE_TABLES: dict[Role, type[Patient] | type[Caregiver] | type[HealthPro]] = {
+    Role.PATIENT: Patient,
+    Role.CAREGIVER: Caregiver,
+    Role.HEALTHPRO: HealthPro,
+}
+
+
+class Session(Base):
+    """A login session. Only an HMAC of the token is stored, never the token."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.user_id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginThrottle(Base):
+    """Failed logins per account name (lower-cased), shared by every API process."""
+
+    __tablename__ = "login_throttle"
+
+    account_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

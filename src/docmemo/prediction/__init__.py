@@ -1,0 +1,1 @@
+"""MMSE prediction: a documented, database-free model of the expected course of the score."""

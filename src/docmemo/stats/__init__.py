@@ -1,0 +1,1 @@
+"""Aggregates over the registry: patient counts by MMSE and age, registry totals."""

@@ -1,0 +1,39 @@
+"""/count_over/{mmse} and /count_under/{mmse}: public aggregates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from docmemo.db.engine import DbSession
+from docmemo.db.models import MAX_AGE
+from docmemo.stats import service
+from docmemo.stats.schemas import CountOut
+
+router = APIRouter(tags=["statistics"])
+
+Mmse = Annotated[int, Path(ge=0, le=30, description="MMSE threshold, 0–30")]
+MinAge = Annotated[int | None, Query(ge=0, le=MAX_AGE, description="Youngest age, inclusive")]
+MaxAge = Annotated[int | None, Query(ge=0, le=MAX_AGE, description="Oldest age, inclusive")]
+_RESPONSES = {422: {"description": "mmse outside 0–30, a negative age, or min_age > max_age"}}
+
+
+@router.get("/count_over/{mmse}", response_model=CountOut, responses=_RESPONSES)
+async def count_over(
+    db: DbSession, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
+) -> CountOut:
+    """Patients with an MMSE strictly over `mmse`, aged between the bounds inclusive."""
+    return CountOut(
+        count=await service.count_patients(db, service.Comparison.OVER, mmse, min_age, max_age)
+    )
+
+
+@router.get("/count_under/{mmse}", response_model=CountOut, responses=_RESPONSES)
+async def count_under(
+    db: DbSession, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
+) -> CountOut:
+    """Patients with an MMSE strictly under `mmse`, aged between the bounds inclusive."""
+    return CountOut(
+        count=await service.count_patients(db, service.Comparison.UNDER, mmse, min_age, max_age)
+    )

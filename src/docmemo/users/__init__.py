@@ -1,0 +1,1 @@
+"""Users of every role: creation with its role rules, and reading one record."""

@@ -1,0 +1,86 @@
+"""/create_user/{name} and /get_user_by_name/{name}."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from docmemo.auth.dependencies import LoggedInUser, MaybeUser
+from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
+from docmemo.db.engine import DbSession
+from docmemo.db.models import MAX_AGE, Role, Specialty
+from docmemo.users import service
+from docmemo.users.schemas import CaregiverOut, HealthProOut, NewUser, PatientOut, UserOut
+
+router = APIRouter(tags=["users"])
+
+NamePath = Annotated[str, Path(description="The person's name; case is ignored")]
+
+
+def to_out(record: service.UserRecord) -> PatientOut | CaregiverOut | HealthProOut:
+    if record.status is Role.PATIENT:
+        return PatientOut(
+            user_id=record.user_id,
+            name=record.name,
+            age=record.age,
+            mmse=record.mmse,
+            caregiver_id=record.caregiver_id,
+        )
+    if record.status is Role.HEALTHPRO:
+        return HealthProOut(user_id=record.user_id, name=record.name, specialty=record.specialty)
+    return CaregiverOut(user_id=record.user_id, name=record.name)
+
+
+@router.post(
+    "/create_user/{name}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses={
+        403: {"description": "Creating a health professional without being one"},
+        409: {"description": "The name exists already, in any case"},
+        422: {"description": "A parameter is missing, invalid, or does not fit the role"},
+    },
+)
+async def create_user(
+    db: DbSession,
+    actor: MaybeUser,
+    name: NamePath,
+    status: Annotated[Role, Query(description="caregiver, healthpro or patient")],
+    password: Annotated[
+        str, Query(min_length=1, max_length=MAX_PASSWORD_LENGTH, description="Case-sensitive")
+    ],
+    age: Annotated[int | None, Query(ge=0, le=MAX_AGE, description="Patients only")] = None,
+    mmse: Annotated[int | None, Query(ge=0, le=30, description="Patients only, 0–30")] = None,
+    caregiver_id: Annotated[
+        str | None, Query(max_length=64, description="Patients only: an existing caregiver")
+    ] = None,
+    specialty: Annotated[Specialty | None, Query(description="Health professionals only")] = None,
+) -> PatientOut | CaregiverOut | HealthProOut:
+    """Add a user. Anyone may add a patient or a caregiver; only a logged-in health
+    professional may add a health professional."""
+    new_user = NewUser(
+        status=status,
+        password=password,
+        age=age,
+        mmse=mmse,
+        caregiver_id=caregiver_id,
+        specialty=specialty,
+    )
+    return to_out(await service.create_user(db, actor, name, new_user))
+
+
+@router.get(
+    "/get_user_by_name/{name}",
+    response_model=UserOut,
+    responses={
+        401: {"description": "Not logged in"},
+        404: {"description": "No such user, or one you may not see (the same answer)"},
+    },
+)
+async def get_user_by_name(
+    db: DbSession, viewer: LoggedInUser, name: NamePath
+) -> PatientOut | CaregiverOut | HealthProOut:
+    """A user's record. Health professionals may read anyone; caregivers themselves and
+    their patients; patients themselves."""
+    return to_out(await service.read_record(db, viewer, name))

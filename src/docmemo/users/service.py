@@ -1,0 +1,192 @@
+"""Creating users with their role rules, and reading one record; all their SQL is here."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from psycopg import errors as pg_errors
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from docmemo.auth.passwords import hash_password_off_loop
+from docmemo.auth.schemas import Identity
+from docmemo.db.models import MAX_AGE, Role
+from docmemo.errors import Forbidden, InvalidInput, NameTaken, NotFound
+from docmemo.users.names import clean_name
+from docmemo.users.schemas import NewUser
+
+_NAME_INDEX = "uq_users_lower_name"
+
+_ROLE_FIELDS: dict[Role, tuple[set[str], set[str]]] = {
+    # role: (required, allowed)
+    Role.PATIENT: ({"age", "mmse"}, {"age", "mmse", "caregiver_id"}),
+    Role.CAREGIVER: (set(), set()),
+    Role.HEALTHPRO: ({"specialty"}, {"specialty"}),
+}
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    user_id: str
+    name: str
+    status: Role
+    age: int | None = None
+    mmse: int | None = None
+    caregiver_id: str | None = None
+    specialty: str | None = None
+
+
+def check_fields_fit_role(new_user: NewUser) -> None:
+    """Refuse (422) a parameter another role takes, or a missing one this role needs."""
+    given = {
+        field
+        for field in ("age", "mmse", "caregiver_id", "specialty")
+        if getattr(new_user, field) is not None
+    }
+    required, allowed = _ROLE_FIELDS[new_user.status]
+    if extra := sorted(given - allowed):
+        raise InvalidInput(f"{', '.join(extra)} does not apply to a {new_user.status.value}")
+    if missing := sorted(required - given):
+        raise InvalidInput(f"a {new_user.status.value} needs {', '.join(missing)}")
+    if new_user.mmse is not None and not 0 <= new_user.mmse <= 30:
+        raise InvalidInput("mmse must be between 0 and 30")
+    if new_user.age is not None and not 0 <= new_user.age <= MAX_AGE:
+        raise InvalidInput(f"age must be between 0 and {MAX_AGE}")
+
+
+def normalize_user_id(raw: str) -> str:
+    """Accept a UUID as 32 hex characters (or with dashes); return 32 lowercase hex."""
+    try:
+        return uuid.UUID(raw.strip()).hex
+    except ValueError:
+        raise InvalidInput("caregiver_id must be a user id (32 hexadecimal characters)") from None
+
+
+def can_create(actor: Identity | None, role: Role) -> bool:
+    """Anyone may add a patient or a caregiver; only a health professional adds one."""
+    return role is not Role.HEALTHPRO or (actor is not None and actor.is_healthpro)
+
+
+def can_read(viewer: Identity, record: UserRecord) -> bool:
+    """Health professionals read anyone; others themselves; caregivers their patients."""
+    return (
+        viewer.is_healthpro
+        or viewer.user_id == record.user_id
+        or (viewer.status is Role.CAREGIVER and record.caregiver_id == viewer.user_id)
+    )
+
+
+_FIND_RECORD = text("""
+    SELECT u.user_id, u.name, u.status, p.age, p.mmse, p.caregiver_id, h.specialty
+    FROM users u
+    LEFT JOIN patients p ON p.user_id = u.user_id
+    LEFT JOIN healthpros h ON h.user_id = u.user_id
+    WHERE lower(u.name) = lower(:name)
+""")
+
+
+async def find_record(db: AsyncSession, name: str) -> UserRecord | None:
+    row = (await db.execute(_FIND_RECORD, {"name": name})).one_or_none()
+    if row is None:
+        return None
+    return UserRecord(**{**row._mapping, "status": Role(row.status)})
+
+
+async def read_record(db: AsyncSession, viewer: Identity, raw_name: str) -> UserRecord:
+    """The record of this name, if the viewer may read it; otherwise NotFound, the same
+    answer as for a name nobody has, so that nothing can be learnt from it."""
+    record = await find_record(db, clean_name(raw_name))
+    await db.commit()
+    if record is None or not can_read(viewer, record):
+        raise NotFound(f"No user named {raw_name.strip()!r} that you may see")
+    return record
+
+
+async def create_user(
+    db: AsyncSession, actor: Identity | None, raw_name: str, new_user: NewUser
+) -> UserRecord:
+    """Add a user and its role row in one transaction (409 if the name exists in any case)."""
+    name = clean_name(raw_name)
+    check_fields_fit_role(new_user)
+    if not can_create(actor, new_user.status):
+        raise Forbidden("Only a logged-in health professional may create a health professional")
+    caregiver_id = (
+        normalize_user_id(new_user.caregiver_id) if new_user.caregiver_id is not None else None
+    )
+    if await _name_exists(db, name):
+        raise NameTaken(f"The name {name!r} is already taken")
+    if caregiver_id is not None and not await _caregiver_exists(db, caregiver_id):
+        raise InvalidInput("caregiver_id does not name an existing caregiver")
+    await db.commit()  # hash with no transaction open
+    password_hash = await hash_password_off_loop(new_user.password)
+
+    record = UserRecord(
+        user_id=uuid.uuid4().hex,
+        name=name,
+        status=new_user.status,
+        age=new_user.age,
+        mmse=new_user.mmse,
+        caregiver_id=caregiver_id,
+        specialty=new_user.specialty.value if new_user.specialty else None,
+    )
+    try:
+        await _insert(db, record, password_hash)
+        await db.commit()
+    except IntegrityError as error:
+        await db.rollback()
+        raise _integrity_error_to_domain(error, name) from None
+    return record
+
+
+def _integrity_error_to_domain(error: IntegrityError, name: str) -> Exception:
+    cause = error.orig
+    if isinstance(cause, pg_errors.UniqueViolation) and cause.diag.constraint_name == _NAME_INDEX:
+        return NameTaken(f"The name {name!r} is already taken")
+    if isinstance(cause, pg_errors.ForeignKeyViolation):
+        # The caregiver was removed between our check and the insert.
+        return InvalidInput("caregiver_id does not name an existing caregiver")
+    return error
+
+
+async def _name_exists(db: AsyncSession, name: str) -> bool:
+    result = await db.execute(
+        text("SELECT 1 FROM users WHERE lower(name) = lower(:name)"), {"name": name}
+    )
+    return result.first() is not None
+
+
+async def _caregiver_exists(db: AsyncSession, user_id: str) -> bool:
+    result = await db.execute(
+        text("SELECT 1 FROM caregivers WHERE user_id = :user_id"), {"user_id": user_id}
+    )
+    return result.first() is not None
+
+
+async def _insert(db: AsyncSession, record: UserRecord, password_hash: str) -> None:
+    params = {
+        "user_id": record.user_id,
+        "name": record.name,
+        "status": record.status.value,
+        "password": password_hash,
+        "age": record.age,
+        "mmse": record.mmse,
+        "caregiver_id": record.caregiver_id,
+        "specialty": record.specialty,
+    }
+    await db.execute(
+        text(
+            "INSERT INTO users (user_id, name, password, status) "
+            "VALUES (:user_id, :name, :password, :status)"
+        ),
+        params,
+    )
+    role_insert = {
+        Role.PATIENT: "INSERT INTO patients (user_id, name, age, mmse, caregiver_id) "
+        "VALUES (:user_id, :name, :age, :mmse, :caregiver_id)",
+        Role.CAREGIVER: "INSERT INTO caregivers (user_id, name) VALUES (:user_id, :name)",
+        Role.HEALTHPRO: "INSERT INTO healthpros (user_id, name, specialty) "
+        "VALUES (:user_id, :name, :specialty)",
+    }[record.status]
+    await db.execute(text(role_insert), params)

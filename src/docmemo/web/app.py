@@ -1,0 +1,58 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, metadata
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from docmemo import __version__
+from docmemo.auth.router import router as auth_router
+from docmemo.config import Settings, get_settings
+from docmemo.db.engine import make_async_engine
+from docmemo.prediction.router import router as prediction_router
+from docmemo.stats.router import router as stats_router
+from docmemo.users.router import router as users_router
+from docmemo.web.errors import install_error_handlers
+from docmemo.web.router import SERVICE_NAME
+from docmemo.web.router import router as service_router
+
+
+def readme_text() -> str:
+    """The README, shown on /docs: from the source tree, else from the package metadata."""
+    source_readme = Path(__file__).resolve().parents[3] / "README.md"
+    if source_readme.is_file():
+        return source_readme.read_text(encoding="utf-8")
+    try:
+        return metadata("docmemo").get_payload() or ""  # type: ignore[attr-defined]
+    except PackageNotFoundError:
+        return ""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_async_engine(settings)
+        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title=SERVICE_NAME,
+        version=__version__,
+        description=readme_text(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (service_router, auth_router, users_router, stats_router, prediction_router):
+        app.include_router(router)
+    return app

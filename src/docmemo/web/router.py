@@ -1,0 +1,60 @@
+"""The service's own pages: / and /status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+
+from docmemo import __version__
+from docmemo.auth import service as auth_service
+from docmemo.auth.dependencies import AppSettings, SessionToken
+from docmemo.auth.schemas import AuthStatus
+from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS, DbSession
+from docmemo.stats import service as stats_service
+from docmemo.web.schemas import DatabaseStatus, EndpointLink, ServiceInfo, StatusOut
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["service"])
+SERVICE_NAME = "Docteur Memo"
+
+
+@router.get("/", response_model=ServiceInfo)
+async def service_info(request: Request) -> ServiceInfo:
+    """The service's name, version and its endpoints."""
+    links = [
+        EndpointLink(method=method, path=route.path, summary=route.summary or route.name)
+        for route in request.app.routes
+        if isinstance(route, APIRoute) and route.include_in_schema
+        for method in sorted(route.methods)
+    ]
+    return ServiceInfo(service=SERVICE_NAME, version=__version__, docs="/docs", endpoints=links)
+
+
+@router.get("/status", response_model=StatusOut)
+async def status(db: DbSession, settings: AppSettings, token: SessionToken) -> StatusOut:
+    """Whether the database answers and what it holds; who is logged in."""
+    try:
+        counts = await stats_service.registry_counts(db)
+        identity = await auth_service.identity_for_token(db, token, settings) if token else None
+        await db.commit()
+    except DATABASE_UNAVAILABLE_ERRORS as error:
+        log.warning("status: database unavailable (%s)", type(error).__name__)
+        return StatusOut(
+            service=SERVICE_NAME,
+            version=__version__,
+            database=DatabaseStatus(reachable=False),
+            authentication=AuthStatus(logged_in=False),
+        )
+    authentication = (
+        AuthStatus(logged_in=True, **identity.model_dump())
+        if identity
+        else AuthStatus(logged_in=False)
+    )
+    return StatusOut(
+        service=SERVICE_NAME,
+        version=__version__,
+        database=DatabaseStatus(reachable=True, **counts.model_dump()),
+        authentication=authentication,
+    )

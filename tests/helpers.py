@@ -1,0 +1,46 @@
+"""Shared test helpers: make users through the real service, log in over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from docmemo.auth.schemas import Identity
+from docmemo.db.models import Role, Specialty
+from docmemo.users import service
+from docmemo.users.schemas import NewUser
+
+PASSWORD = "Correct-Horse-7"
+# Creating a health professional needs a health professional; this one only vouches.
+FOUNDING_HEALTHPRO = Identity(
+    user_id="0" * 32, name="Founder", status=Role.HEALTHPRO, specialty=Specialty.GENERAL
+)
+
+
+def unique_name(prefix: str = "Test") -> str:
+    return f"{prefix} {uuid.uuid4().hex[:10]}x"
+
+
+async def make_user(
+    db: AsyncSession,
+    role: Role,
+    name: str | None = None,
+    password: str = PASSWORD,
+    **fields: object,
+) -> service.UserRecord:
+    if role is Role.PATIENT:
+        fields = {"age": 70, "mmse": 22, **fields}
+    if role is Role.HEALTHPRO:
+        fields = {"specialty": Specialty.GENERAL, **fields}
+    new_user = NewUser(status=role, password=password, **fields)
+    return await service.create_user(
+        db, FOUNDING_HEALTHPRO, name or unique_name(role.value), new_user
+    )
+
+
+async def login(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:
+    response = await client.get("/login", params={"name": name, "password": password})
+    assert response.status_code == 200, response.text
+    return response
