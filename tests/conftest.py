@@ -31,7 +31,9 @@ ALL_TABLES = "users, patients, caregivers, healthpros, sessions, login_throttle"
 
 def _local_server_answers() -> bool:
     try:
-        psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", connect_timeout=2).close()
+        psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", connect_timeout=2
+        ).close()
     except psycopg.OperationalError:
         return False
     return True
@@ -92,12 +94,22 @@ def sync_engine(settings: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
+def _truncate(engine: Engine) -> Engine:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {ALL_TABLES} CASCADE"))
+    return engine
+
+
 @pytest.fixture
 def clean_db(sync_engine: Engine) -> Engine:
     """An empty registry, for tests that check totals."""
-    with sync_engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {ALL_TABLES} CASCADE"))
-    return sync_engine
+    return _truncate(sync_engine)
+
+
+@pytest.fixture(scope="module")
+def clean_db_module(sync_engine: Engine) -> Engine:
+    """An empty registry at the start of a module whose tests share its data."""
+    return _truncate(sync_engine)
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ def _migrate(settings: Settings) -> None:
         engine.dispose()
 
 
-def _print_accounts(report, password: str) -> None:  # noqa: ANN001 - a SeedReport
+def _print_accounts(report, password: str) -> None:
     table = Table(title=f"{sum(report.counts.values())} users generated — sample accounts")
     table.add_column("name")
     table.add_column("role")
@@ -73,7 +73,9 @@ def migrate() -> None:
 @app.command()
 def seed(
     users: Annotated[int, typer.Option(min=0, help="How many users to generate")] = 10_000,
-    seed: Annotated[int | None, typer.Option(help="Random seed, for a reproducible registry")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed, for a reproducible registry")
+    ] = None,
     rebuild: Annotated[
         bool, typer.Option(help="Drop every user and regenerate, even if the registry has data")
     ] = False,
@@ -93,7 +95,9 @@ def seed(
         finally:
             engine.dispose()
     if report is None:
-        console.print("The registry already holds data: nothing done (use --rebuild to replace it).")
+        console.print(
+            "The registry already holds data: nothing done (use --rebuild to replace it)."
+        )
         return
     _print_accounts(report, settings.demo_password)
 

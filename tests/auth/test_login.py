@@ -43,9 +43,7 @@ async def test_name_ignores_case_but_password_does_not(client, db):
     user = await make_user(db, Role.CAREGIVER, password="Secret-Pass")
     ok = await client.get("/login", params={"name": user.name.upper(), "password": "Secret-Pass"})
     assert ok.status_code == 200
-    wrong_case = await client.get(
-        "/login", params={"name": user.name, "password": "secret-pass"}
-    )
+    wrong_case = await client.get("/login", params={"name": user.name, "password": "secret-pass"})
     assert wrong_case.status_code == 401
 
 

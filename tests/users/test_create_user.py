@@ -43,8 +43,10 @@ async def test_anyone_may_create_a_patient_with_its_role_row(client, sync_engine
     int(body["user_id"], 16)
     with sync_engine.connect() as conn:
         user = conn.execute(
-            text("SELECT u.password, p.user_id AS pid, p.age, p.mmse FROM users u "
-                 "JOIN patients p USING (user_id) WHERE u.user_id = :id"),
+            text(
+                "SELECT u.password, p.user_id AS pid, p.age, p.mmse FROM users u "
+                "JOIN patients p USING (user_id) WHERE u.user_id = :id"
+            ),
             {"id": body["user_id"]},
         ).one()
     assert user.pid == body["user_id"] and (user.age, user.mmse) == (77, 21)
@@ -68,8 +70,13 @@ async def test_a_patient_may_be_given_an_existing_caregiver(client, db):
     for spelling in (carer.user_id, carer.user_id.upper()):
         response = await client.post(
             f"/create_user/{unique_name()}",
-            params={"status": "patient", "password": "pw", "age": 80, "mmse": 12,
-                    "caregiver_id": spelling},
+            params={
+                "status": "patient",
+                "password": "pw",
+                "age": 80,
+                "mmse": 12,
+                "caregiver_id": spelling,
+            },
         )
         assert response.status_code == 201, response.text
         assert response.json()["caregiver_id"] == carer.user_id
@@ -111,7 +118,10 @@ async def test_a_name_taken_in_any_case_is_409_and_nothing_is_written(client, db
         assert response.status_code == 409
         assert "detail" in response.json()
     assert _rows(sync_engine, existing.name) == {
-        "users": 1, "patients": 0, "caregivers": 1, "healthpros": 0,
+        "users": 1,
+        "patients": 0,
+        "caregivers": 1,
+        "healthpros": 0,
     }
 
 
@@ -168,8 +178,13 @@ async def test_caregiver_id_of_a_patient_is_refused(client, db):
     patient = await make_user(db, Role.PATIENT)
     response = await client.post(
         f"/create_user/{unique_name()}",
-        params={"status": "patient", "password": "pw", "age": 70, "mmse": 20,
-                "caregiver_id": patient.user_id},
+        params={
+            "status": "patient",
+            "password": "pw",
+            "age": 70,
+            "mmse": 20,
+            "caregiver_id": patient.user_id,
+        },
     )
     assert response.status_code == 422
 

@@ -34,7 +34,7 @@ class LoginOut(BaseModel):
         description="The session token, also set as an HttpOnly cookie. Scripts may send it "
         "as 'Authorization: Bearer <token>' instead of the cookie."
     )
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
 class LogoutOut(BaseModel):

@@ -38,16 +38,14 @@ def throttle_key(name: str) -> str:
     return name.lower()
 
 
-_IDENTITY_COLUMNS = "u.user_id, u.name, u.status, h.specialty"
-
-_FIND_LOGIN = text(f"""
-    SELECT {_IDENTITY_COLUMNS}, u.password
+_FIND_LOGIN = text("""
+    SELECT u.user_id, u.name, u.status, h.specialty, u.password
     FROM users u LEFT JOIN healthpros h ON h.user_id = u.user_id
     WHERE lower(u.name) = lower(:name)
 """)
 
-_SESSION_IDENTITY = text(f"""
-    SELECT {_IDENTITY_COLUMNS}
+_SESSION_IDENTITY = text("""
+    SELECT u.user_id, u.name, u.status, h.specialty
     FROM sessions s
     JOIN users u ON u.user_id = s.user_id
     LEFT JOIN healthpros h ON h.user_id = u.user_id

@@ -21,9 +21,8 @@ import os
 import subprocess
 import tempfile
 import time
-from pathlib import Path
-
 import warnings
+from pathlib import Path
 
 import psycopg
 

@@ -69,16 +69,12 @@ class User(Base):
     name: Mapped[str] = mapped_column(Text)
     password: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
         CheckConstraint(f"user_id ~ '{USER_ID_PATTERN}'", name="user_id_hex"),
         CheckConstraint(_in_list("status", Role), name="status_allowed"),
-        CheckConstraint(
-            f"char_length(name) BETWEEN 1 AND {MAX_NAME_LENGTH}", name="name_length"
-        ),
+        CheckConstraint(f"char_length(name) BETWEEN 1 AND {MAX_NAME_LENGTH}", name="name_length"),
         # Target of the role tables' composite foreign keys.
         UniqueConstraint("user_id", "status", "name"),
         Index("uq_users_lower_name", func.lower(text("name")), unique=True),
@@ -157,9 +153,7 @@ class Session(Base):
     user_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("users.user_id", ondelete="CASCADE"), index=True
     )
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 

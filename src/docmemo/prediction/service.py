@@ -19,5 +19,6 @@ async def predict_for_patient(
     await db.commit()
     if record is None or record.status is not Role.PATIENT:
         raise NotFound(f"No patient named {raw_name.strip()!r}")
-    assert record.mmse is not None and record.age is not None
+    assert record.mmse is not None
+    assert record.age is not None
     return record, predict_mmse(record.mmse, record.age, months)

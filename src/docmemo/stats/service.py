@@ -16,14 +16,16 @@ class Comparison(StrEnum):
     UNDER = "<"
 
 
-# Only these two fixed statements exist: the comparison is never built from input.
+# Two fixed statements: the comparison is never built from input.
 _COUNT_SQL = {
-    comparison: text(f"""
+    Comparison.OVER: text("""
         SELECT count(*) FROM patients
-        WHERE mmse {comparison.value} :mmse
-          AND age >= coalesce(:min_age, 0) AND age <= coalesce(:max_age, 32767)
-    """)
-    for comparison in Comparison
+        WHERE mmse > :mmse AND age >= coalesce(:min_age, 0) AND age <= coalesce(:max_age, 32767)
+    """),
+    Comparison.UNDER: text("""
+        SELECT count(*) FROM patients
+        WHERE mmse < :mmse AND age >= coalesce(:min_age, 0) AND age <= coalesce(:max_age, 32767)
+    """),
 }
 
 

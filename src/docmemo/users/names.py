@@ -23,8 +23,10 @@ def _is_letter_or_digit(char: str) -> bool:
 
 
 def _allowed(char: str) -> bool:
-    return _is_letter_or_digit(char) or unicodedata.category(char)[0] == "M" or (
-        char in _NAME_PUNCTUATION
+    return (
+        _is_letter_or_digit(char)
+        or unicodedata.category(char)[0] == "M"
+        or (char in _NAME_PUNCTUATION)
     )
 
 

@@ -8,7 +8,9 @@ from pydantic import BaseModel, Field
 
 from docmemo.db.models import Role, Specialty
 
-UserIdHex = Annotated[str, Field(pattern="^[0-9a-f]{32}$", examples=["3f2b8c0e9d4a4b6e8f1a2c3d4e5f6a7b"])]
+UserIdHex = Annotated[
+    str, Field(pattern="^[0-9a-f]{32}$", examples=["3f2b8c0e9d4a4b6e8f1a2c3d4e5f6a7b"])
+]
 
 
 class NewUser(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.routing import APIRoute
 
 from docmemo import __version__
 from docmemo.auth import service as auth_service
@@ -23,11 +22,11 @@ SERVICE_NAME = "Docteur Memo"
 @router.get("/", response_model=ServiceInfo)
 async def service_info(request: Request) -> ServiceInfo:
     """The service's name, version and its endpoints."""
+    # The OpenAPI document is built once and cached by FastAPI.
     links = [
-        EndpointLink(method=method, path=route.path, summary=route.summary or route.name)
-        for route in request.app.routes
-        if isinstance(route, APIRoute) and route.include_in_schema
-        for method in sorted(route.methods)
+        EndpointLink(method=method.upper(), path=path, summary=operation.get("summary", ""))
+        for path, operations in request.app.openapi()["paths"].items()
+        for method, operation in operations.items()
     ]
     return ServiceInfo(service=SERVICE_NAME, version=__version__, docs="/docs", endpoints=links)
 
