@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from docmemo.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from docmemo.seeding.service import SeedReport
 
 app = typer.Typer(help="Docteur Memo, the memory clinic's patient registry.", no_args_is_help=True)
 console = Console()
@@ -48,8 +51,13 @@ def _migrate(settings: Settings) -> None:
         engine.dispose()
 
 
-def _print_accounts(report, password: str) -> None:
-    table = Table(title=f"{sum(report.counts.values())} users generated — sample accounts")
+def _print_accounts(report: SeedReport, password: str) -> None:
+    console.print(
+        f"Generated {report.users:,} users in {report.elapsed_s:.1f} s (seed {report.seed}): "
+        f"{report.patients:,} patients, {report.caregivers:,} caregivers, "
+        f"{report.healthpros:,} health professionals."
+    )
+    table = Table(title="Accounts to log in with")
     table.add_column("name")
     table.add_column("role")
     table.add_column("specialty")
@@ -72,9 +80,13 @@ def migrate() -> None:
 
 @app.command()
 def seed(
-    users: Annotated[int, typer.Option(min=0, help="How many users to generate")] = 10_000,
+    users: Annotated[
+        int | None,
+        typer.Option(min=0, help="How many users to generate [default: DOCMEMO_SEED_USERS]"),
+    ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Random seed, for a reproducible registry")
+        int | None,
+        typer.Option(help="Random seed, for a reproducible registry [default: DOCMEMO_SEED]"),
     ] = None,
     rebuild: Annotated[
         bool, typer.Option(help="Drop every user and regenerate, even if the registry has data")
@@ -88,10 +100,10 @@ def seed(
         _migrate(settings)
         engine = make_sync_engine(settings)
         try:
-            if rebuild:
-                report = rebuild_registry(engine, users, seed, settings.demo_password)
-            else:
-                report = seed_if_empty(engine, users, seed, settings.demo_password)
+            how_many = users if users is not None else settings.seed_users
+            chosen_seed = seed if seed is not None else settings.seed
+            fill = rebuild_registry if rebuild else seed_if_empty
+            report = fill(engine, how_many, chosen_seed, settings.demo_password)
         finally:
             engine.dispose()
     if report is None:
@@ -130,6 +142,7 @@ def serve(
                 _print_accounts(report, settings.demo_password)
         # Worker processes read their settings from the environment.
         os.environ["DATABASE_URL"] = settings.database_url or ""
+        get_settings.cache_clear()
         uvicorn.run(
             "docmemo.web.app:create_app",
             factory=True,
