@@ -172,3 +172,9 @@ async def test_cookie_is_secure_away_from_localhost(app, db):
     async with httpx.AsyncClient(transport=transport, base_url="http://clinic.example") as http:
         response = await login(http, user.name)
     assert "Secure" in response.headers["set-cookie"]
+
+
+async def test_a_name_no_one_can_have_is_just_an_unknown_name(client):
+    response = await client.get("/login", params={"name": "nul\x00byte", "password": "x"})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid name or password"}

@@ -105,6 +105,10 @@ async def login(
     verified against a dummy hash so that both failures take the same time and get
     the same answer. A token presented at login is ended: a login always rotates.
     """
+    if "\x00" in name:
+        # No name can hold NUL (PostgreSQL text cannot): an unknown name, same answer.
+        await verify_password_off_loop(dummy_hash(), password)
+        raise InvalidCredentials()
     locked_s = await seconds_locked(db, name)
     if locked_s > 0:
         raise TooManyAttempts(retry_after_s=locked_s)
