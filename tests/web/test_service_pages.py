@@ -128,3 +128,17 @@ def test_passwords_are_redacted_from_access_log_lines():
     )
     assert RedactSecrets().filter(record)
     assert "hunter2" not in record.getMessage()
+
+
+async def test_every_error_has_a_detail_message_and_invalid_fields_are_listed(client):
+    invalid = await client.get("/count_over/31", params={"min_age": "old"})
+    body = invalid.json()
+    assert invalid.status_code == 422
+    assert isinstance(body["detail"], str)
+    assert "mmse" in body["detail"] and "min_age" in body["detail"]
+    assert {tuple(error["loc"]) for error in body["errors"]} == {
+        ("path", "mmse"),
+        ("query", "min_age"),
+    }
+    refused = await client.get("/count_over/20", params={"min_age": 9, "max_age": 1})
+    assert refused.json() == {"detail": "min_age must not be greater than max_age"}

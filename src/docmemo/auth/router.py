@@ -14,14 +14,15 @@ from docmemo.auth.schemas import LoginOut, LogoutOut
 from docmemo.config import Settings
 from docmemo.db.engine import DbSession
 from docmemo.db.models import MAX_NAME_LENGTH
+from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["auth"])
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
-_FAILURE_RESPONSES = {
-    401: {"description": "Unknown name or wrong password (the same answer for both)"},
-    429: {"description": "Too many failed logins for this account; see Retry-After"},
-}
+_FAILURE_RESPONSES = error_responses(
+    e401="Unknown name or wrong password (the same answer for both)",
+    e429="Too many failed logins for this account; see Retry-After",
+)
 
 LoginName = Annotated[str, Query(min_length=1, max_length=MAX_NAME_LENGTH)]
 LoginPassword = Annotated[str, Query(min_length=1, max_length=MAX_PASSWORD_LENGTH)]

@@ -10,6 +10,7 @@ from docmemo.auth.dependencies import Neurologist
 from docmemo.db.engine import DbSession
 from docmemo.prediction import service
 from docmemo.prediction.schemas import PredictionOut
+from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["prediction"])
 
@@ -17,11 +18,11 @@ router = APIRouter(tags=["prediction"])
 @router.get(
     "/predict_patient/{name}",
     response_model=PredictionOut,
-    responses={
-        401: {"description": "Not logged in"},
-        403: {"description": "Logged in, but not a neurologist"},
-        404: {"description": "No patient of that name"},
-    },
+    responses=error_responses(
+        e401="Not logged in",
+        e403="Logged in, but not a neurologist",
+        e404="No patient of that name",
+    ),
 )
 async def predict_patient(
     db: DbSession,

@@ -10,13 +10,14 @@ from docmemo.db.engine import DbSession
 from docmemo.db.models import MAX_AGE
 from docmemo.stats import service
 from docmemo.stats.schemas import CountOut
+from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["statistics"])
 
 Mmse = Annotated[int, Path(ge=0, le=30, description="MMSE threshold, 0–30")]
 MinAge = Annotated[int | None, Query(ge=0, le=MAX_AGE, description="Youngest age, inclusive")]
 MaxAge = Annotated[int | None, Query(ge=0, le=MAX_AGE, description="Oldest age, inclusive")]
-_RESPONSES = {422: {"description": "mmse outside 0–30, a negative age, or min_age > max_age"}}
+_RESPONSES = error_responses(e422="mmse outside 0–30, a negative age, or min_age > max_age")
 
 
 @router.get("/count_over/{mmse}", response_model=CountOut, responses=_RESPONSES)

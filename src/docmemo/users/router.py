@@ -12,6 +12,7 @@ from docmemo.db.engine import DbSession
 from docmemo.db.models import MAX_AGE, Role, Specialty
 from docmemo.users import service
 from docmemo.users.schemas import CaregiverOut, HealthProOut, NewUser, PatientOut, UserOut
+from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["users"])
 
@@ -36,11 +37,11 @@ def to_out(record: service.UserRecord) -> PatientOut | CaregiverOut | HealthProO
     "/create_user/{name}",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses={
-        403: {"description": "Creating a health professional without being one"},
-        409: {"description": "The name exists already, in any case"},
-        422: {"description": "A parameter is missing, invalid, or does not fit the role"},
-    },
+    responses=error_responses(
+        e403="Creating a health professional without being one",
+        e409="The name exists already, in any case",
+        e422="A parameter is missing, invalid, or does not fit the role",
+    ),
 )
 async def create_user(
     db: DbSession,
@@ -73,10 +74,10 @@ async def create_user(
 @router.get(
     "/get_user_by_name/{name}",
     response_model=UserOut,
-    responses={
-        401: {"description": "Not logged in"},
-        404: {"description": "No such user, or one you may not see (the same answer)"},
-    },
+    responses=error_responses(
+        e401="Not logged in",
+        e404="No such user, or one you may not see (the same answer)",
+    ),
 )
 async def get_user_by_name(
     db: DbSession, viewer: LoggedInUser, name: NamePath

@@ -20,6 +20,7 @@ from docmemo.users.router import router as users_router
 from docmemo.web.errors import install_error_handlers
 from docmemo.web.router import SERVICE_NAME
 from docmemo.web.router import router as service_router
+from docmemo.web.schemas import error_responses
 
 
 def readme_text() -> str:
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=readme_text(),
         lifespan=lifespan,
+        responses=error_responses(
+            e422="Invalid parameters", e503="The database is unavailable; try again shortly"
+        ),
     )
     app.state.settings = settings
     install_error_handlers(app)

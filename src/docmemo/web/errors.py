@@ -11,21 +11,29 @@ from sqlalchemy import exc as sa_exc
 
 from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS
 from docmemo.errors import DatabaseUnavailable, DomainError
+from docmemo.web.schemas import ErrorOut, FieldError
 
 log = logging.getLogger(__name__)
 
 
 async def domain_error(_: Request, error: DomainError) -> JSONResponse:
-    return JSONResponse({"detail": error.detail}, error.status_code, headers=error.headers)
+    body = ErrorOut(detail=error.detail).model_dump(exclude_none=True)
+    return JSONResponse(body, error.status_code, headers=error.headers)
 
 
 async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-    # FastAPI's own shape, without echoing the input back (it may be a password).
-    details = [
-        {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
+    # A readable message plus the fields, never echoing the input (it may be a password).
+    fields = [
+        FieldError(
+            loc=list(item.get("loc", ())), msg=item.get("msg", ""), type=item.get("type", "")
+        )
         for item in error.errors()
     ]
-    return JSONResponse({"detail": details}, 422)
+    message = "; ".join(
+        f"{field.loc[-1] if field.loc else 'request'}: {field.msg}" for field in fields
+    )
+    body = ErrorOut(detail=message or "Invalid request", errors=fields)
+    return JSONResponse(body.model_dump(), 422)
 
 
 async def database_unavailable(_: Request, error: Exception) -> JSONResponse:

@@ -33,3 +33,24 @@ class StatusOut(BaseModel):
     version: str
     database: DatabaseStatus
     authentication: AuthStatus
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a message; for invalid parameters, also which ones and why."""
+
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+def error_responses(**descriptions: str) -> dict[int | str, dict]:
+    """OpenAPI entries for error statuses, e.g. error_responses(e404="No such user")."""
+    return {
+        int(code.removeprefix("e")): {"model": ErrorOut, "description": description}
+        for code, description in descriptions.items()
+    }
