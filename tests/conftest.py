@@ -21,7 +21,7 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from docmemo.config import Settings
-from docmemo.db.engine import make_sync_engine
+from docmemo.db.engine import sync_engine
 from docmemo.db.migrate import upgrade_to_head
 from docmemo.web.app import create_app
 
@@ -78,9 +78,8 @@ def _recreate_database(url: str) -> None:
 def database_url() -> Iterator[str]:
     with _test_server() as url:
         _recreate_database(url)
-        engine = make_sync_engine(Settings(database_url=url))
-        upgrade_to_head(engine)
-        engine.dispose()
+        with sync_engine(Settings(database_url=url)) as engine:
+            upgrade_to_head(engine)
         yield url
 
 
@@ -95,11 +94,10 @@ def settings(database_url: str) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
-def sync_engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_sync_engine(settings)
-    yield engine
-    engine.dispose()
+@pytest.fixture(scope="session", name="sync_engine")
+def sync_engine_fixture(settings: Settings) -> Iterator[Engine]:
+    with sync_engine(settings) as engine:
+        yield engine
 
 
 def _truncate(engine: Engine) -> Engine:

@@ -42,14 +42,11 @@ def database(settings: Settings) -> Iterator[Settings]:
 
 
 def _migrate(settings: Settings) -> None:
-    from docmemo.db.engine import make_sync_engine
+    from docmemo.db.engine import sync_engine
     from docmemo.db.migrate import upgrade_to_head
 
-    engine = make_sync_engine(settings)
-    try:
+    with sync_engine(settings) as engine:
         upgrade_to_head(engine)
-    finally:
-        engine.dispose()
 
 
 def _print_accounts(report: SeedReport, password: str) -> None:
@@ -94,19 +91,16 @@ def seed(
     ] = False,
 ) -> None:
     """Fill an empty registry with procedural data (or rebuild it with --rebuild)."""
-    from docmemo.db.engine import make_sync_engine
+    from docmemo.db.engine import sync_engine
     from docmemo.seeding.service import rebuild_registry, seed_if_empty
 
     with database(get_settings()) as settings:
         _migrate(settings)
-        engine = make_sync_engine(settings)
-        try:
-            how_many = users if users is not None else settings.seed_users
-            chosen_seed = seed if seed is not None else settings.seed
-            fill = rebuild_registry if rebuild else seed_if_empty
+        how_many = users if users is not None else settings.seed_users
+        chosen_seed = seed if seed is not None else settings.seed
+        fill = rebuild_registry if rebuild else seed_if_empty
+        with sync_engine(settings) as engine:
             report = fill(engine, how_many, chosen_seed, settings.demo_password)
-        finally:
-            engine.dispose()
     if report is None:
         console.print(
             "The registry already holds data: nothing done (use --rebuild to replace it)."
@@ -129,20 +123,17 @@ def serve(
     """Run the API: migrate, seed an empty registry, then serve."""
     import uvicorn
 
-    from docmemo.db.engine import make_sync_engine
+    from docmemo.db.engine import sync_engine
     from docmemo.seeding.service import seed_if_empty
     from docmemo.web.logging import log_config
 
     with database(get_settings()) as settings:
         _migrate(settings)
         if settings.seed_on_start:
-            engine = make_sync_engine(settings)
-            try:
+            with sync_engine(settings) as engine:
                 report = seed_if_empty(
                     engine, settings.seed_users, settings.seed, settings.demo_password
                 )
-            finally:
-                engine.dispose()
             if report is not None:
                 _print_accounts(report, settings.demo_password)
         # uvicorn re-raises SIGTERM once it has shut down; make that an exit, so that

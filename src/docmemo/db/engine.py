@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -34,9 +35,15 @@ def make_async_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def make_sync_engine(settings: Settings) -> Engine:
+@contextmanager
+def sync_engine(settings: Settings) -> Iterator[Engine]:
+    """A sync engine for one piece of work (a command, a migration), then disposed of."""
     assert settings.database_url, "the database URL is resolved before engines are made"
-    return create_engine(settings.database_url, connect_args=_connect_args(settings))
+    engine = create_engine(settings.database_url, connect_args=_connect_args(settings))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
