@@ -78,7 +78,7 @@ def _recreate_database(url: str) -> None:
 def database_url() -> Iterator[str]:
     with _test_server() as url:
         _recreate_database(url)
-        with sync_engine(Settings(database_url=url)) as engine:
+        with sync_engine(Settings(_env_file=None, database_url=url)) as engine:
             upgrade_to_head(engine)
         yield url
 
@@ -86,6 +86,7 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(
+        _env_file=None,
         database_url=database_url,
         seed_on_start=False,
         cookie_secure=None,

@@ -14,7 +14,7 @@ def test_the_readme_lists_the_accounts_of_the_default_seed(clean_db):
     listed = re.findall(
         r"^\| ([^|]+?) \| (patient|caregiver|healthpro) \| ?([a-z]*) ?\|$", readme, re.MULTILINE
     )
-    defaults = Settings()
+    defaults = Settings(_env_file=None)
     report = rebuild_registry(
         clean_db, defaults.seed_users, defaults.seed, DEV_DEMO_PASSWORD, progress=False
     )

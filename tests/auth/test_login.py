@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from docmemo.auth.service import token_digest
 from docmemo.db.models import Role, Specialty
+from docmemo.web.app import create_app
 from tests.helpers import PASSWORD, login, make_user
 
 
@@ -178,3 +179,29 @@ async def test_a_name_no_one_can_have_is_just_an_unknown_name(client):
     response = await client.get("/login", params={"name": "nul\x00byte", "password": "x"})
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid name or password"}
+
+
+async def test_a_session_is_recognised_by_another_replica(client, db, settings):
+    user = await make_user(db, Role.CAREGIVER)
+    token = (await login(client, user.name)).json()["access_token"]
+    other_replica = create_app(settings)  # shares nothing in memory with `client`'s app
+    async with other_replica.router.lifespan_context(other_replica):
+        transport = httpx.ASGITransport(app=other_replica)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            http.cookies.set("docmemo_session", token)
+            response = await http.get(f"/get_user_by_name/{user.name}")
+    assert response.status_code == 200
+
+
+def test_loopback_hosts_are_recognised():
+    from docmemo.auth.router import is_loopback_host
+
+    assert all(
+        map(
+            is_loopback_host,
+            ["localhost", "127.0.0.1", "127.8.9.10", "::1", "[::1]", "app.localhost"],
+        )
+    )
+    assert not any(
+        map(is_loopback_host, [None, "", "clinic.example", "10.0.0.1", "localhost.evil"])
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Annotated
 
@@ -18,7 +19,6 @@ from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["auth"])
 
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _FAILURE_RESPONSES = error_responses(
     e401="Unknown name or wrong password (the same answer for both)",
     e429="Too many failed logins for this account; see Retry-After",
@@ -28,11 +28,22 @@ LoginName = Annotated[str, Query(min_length=1, max_length=MAX_NAME_LENGTH)]
 LoginPassword = Annotated[str, Query(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 
 
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def cookie_is_secure(request: Request, settings: Settings) -> bool:
-    """Secure unless configured otherwise or talking plain HTTP to localhost."""
+    """Secure unless configured otherwise or talking plain HTTP to this machine."""
     if settings.cookie_secure is not None:
         return settings.cookie_secure
-    return request.url.scheme == "https" or request.url.hostname not in _LOCAL_HOSTS
+    return request.url.scheme == "https" or not is_loopback_host(request.url.hostname)
 
 
 async def _login(

@@ -12,8 +12,8 @@ from docmemo.stats.schemas import RegistryCounts
 
 
 class Comparison(StrEnum):
-    OVER = ">"
-    UNDER = "<"
+    OVER = "over"
+    UNDER = "under"
 
 
 # Two fixed statements: the comparison is never built from input.
