@@ -92,3 +92,11 @@ async def test_malformed_names_are_422_not_500(client, family):
     for hostile in ("x" * 5000, "a%00b", "'; SELECT pg_sleep(10);--"):
         response = await client.get(f"/get_user_by_name/{hostile}")
         assert response.status_code == 422
+
+
+async def test_unknown_names_in_any_script_are_404(client, family):
+    await login(client, family["doctor"].name)
+    for name in ("Nadie Existe", "Никто Нет", "无名氏", "لا أحد"):
+        response = await client.get(f"/get_user_by_name/{name}")
+        assert response.status_code == 404
+        assert "detail" in response.json()
