@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -103,3 +105,11 @@ async def test_success_clears_the_failure_count(client, db, settings):
     assert ok.status_code == 200
     for _ in range(settings.login_max_failures - 1):
         assert (await _fail(client, user.name)).status_code == 401
+
+
+async def test_concurrent_guesses_get_no_more_tries_than_serial_ones(client, db, settings):
+    user = await make_user(db, Role.PATIENT)
+    responses = await asyncio.gather(*(_fail(client, user.name) for _ in range(20)))
+    codes = [response.status_code for response in responses]
+    assert codes.count(401) == settings.login_max_failures
+    assert codes.count(429) == 20 - settings.login_max_failures

@@ -8,7 +8,8 @@ the account exists, so the answer tells nothing about existence) in PostgreSQL,
 which every API process shares. After ``login_max_failures`` failures within
 the window the account is refused with 429 for ``base · 2^(extra failures)``
 seconds, capped at ``login_lockout_max_s``. Other accounts are never affected,
-and a success clears the count.
+and a success clears the count. Each attempt is counted before its password is
+checked, under a row lock, so concurrent guesses get no more tries than serial ones.
 """
 
 from __future__ import annotations
@@ -52,44 +53,51 @@ _SESSION_IDENTITY = text("""
     WHERE s.token_hash = :token_hash AND s.expires_at > now()
 """)
 
-_LOCKED_FOR = text("""
-    SELECT ceil(extract(epoch FROM locked_until - now()))::int
-    FROM login_throttle WHERE account_key = :key AND locked_until > now()
-""")
-
-_RECORD_FAILURE = text("""
+# One atomic statement per attempt: concurrent attempts on one account queue on its
+# row. While the account is locked the row is left as it is (``refused``: the
+# attempt is not counted and gets 429); otherwise the attempt is counted as a
+# failure, the count restarting when the last failure is older than the window.
+_COUNT_ATTEMPT = text("""
     INSERT INTO login_throttle AS t (account_key, failures, last_failure_at, locked_until)
     VALUES (:key, 1, now(), CASE WHEN :max_failures <= 1
                                  THEN now() + make_interval(secs => :base_s) END)
     ON CONFLICT (account_key) DO UPDATE SET
-        failures = CASE WHEN t.last_failure_at < now() - make_interval(secs => :window_s)
-                        THEN 1 ELSE t.failures + 1 END,
-        last_failure_at = now(),
+        failures = CASE
+            WHEN t.locked_until > now() THEN t.failures
+            WHEN t.last_failure_at < now() - make_interval(secs => :window_s) THEN 1
+            ELSE t.failures + 1 END,
+        last_failure_at = CASE WHEN t.locked_until > now() THEN t.last_failure_at ELSE now() END,
         locked_until = CASE
-            WHEN t.last_failure_at < now() - make_interval(secs => :window_s) THEN NULL
+            WHEN t.locked_until > now() THEN t.locked_until
+            WHEN t.last_failure_at < now() - make_interval(secs => :window_s)
+                THEN CASE WHEN :max_failures <= 1 THEN now() + make_interval(secs => :base_s) END
             WHEN t.failures + 1 >= :max_failures THEN now() + make_interval(secs => least(
                 :base_s * power(2, least(t.failures + 1 - :max_failures, 30)), :cap_s))
         END
+    RETURNING last_failure_at <> now() AS refused,
+              ceil(extract(epoch FROM locked_until - now()))::int AS retry_after_s
 """)
 
 
-async def seconds_locked(db: AsyncSession, name: str) -> int:
-    """How long this account is still refused logins (0 when it is not)."""
-    result = await db.execute(_LOCKED_FOR, {"key": throttle_key(name)})
-    return result.scalar_one_or_none() or 0
-
-
-async def record_failure(db: AsyncSession, name: str, settings: Settings) -> None:
-    await db.execute(
-        _RECORD_FAILURE,
-        {
-            "key": throttle_key(name),
-            "max_failures": settings.login_max_failures,
-            "base_s": settings.login_lockout_base_s,
-            "cap_s": settings.login_lockout_max_s,
-            "window_s": FAILURE_WINDOW.total_seconds(),
-        },
-    )
+async def admit_attempt(db: AsyncSession, name: str, settings: Settings) -> None:
+    """Refuse (429) a locked account; otherwise count this attempt as a failure *before*
+    the password is checked (a success clears the count). Counting first means that
+    many concurrent guesses cannot all slip in before the first failure is recorded."""
+    attempt = (
+        await db.execute(
+            _COUNT_ATTEMPT,
+            {
+                "key": throttle_key(name),
+                "max_failures": settings.login_max_failures,
+                "base_s": settings.login_lockout_base_s,
+                "cap_s": settings.login_lockout_max_s,
+                "window_s": FAILURE_WINDOW.total_seconds(),
+            },
+        )
+    ).one()
+    await db.commit()
+    if attempt.refused:
+        raise TooManyAttempts(retry_after_s=attempt.retry_after_s)
 
 
 async def login(
@@ -109,17 +117,13 @@ async def login(
         # No name can hold NUL (PostgreSQL text cannot): an unknown name, same answer.
         await verify_password_off_loop(dummy_hash(), password)
         raise InvalidCredentials()
-    locked_s = await seconds_locked(db, name)
-    if locked_s > 0:
-        raise TooManyAttempts(retry_after_s=locked_s)
+    await admit_attempt(db, name, settings)
     row = (await db.execute(_FIND_LOGIN, {"name": name})).one_or_none()
     # Give the connection back to the pool while Argon2 runs.
     await db.commit()
     password_hash = row.password if row is not None else dummy_hash()
     password_ok = await verify_password_off_loop(password_hash, password)
     if row is None or not password_ok:
-        await record_failure(db, name, settings)
-        await db.commit()
         raise InvalidCredentials()
     identity = Identity(
         user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty
