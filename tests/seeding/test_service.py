@@ -19,6 +19,7 @@ from docmemo.seeding.service import (
     registry_is_empty,
     seed_if_empty,
 )
+from docmemo.users.names import name_key
 
 PASSWORD = "Demo-Password-1"
 USERS = 2_345  # not a multiple of 100, and P/C is not an integer
@@ -183,17 +184,19 @@ def test_ages_and_mmse_in_range(seeded: SeedReport, clean_db: Engine) -> None:
 
 
 def test_names_are_unique_ignoring_case(seeded: SeedReport, clean_db: Engine) -> None:
-    assert _scalar(clean_db, "SELECT count(DISTINCT lower(name)) FROM users") == USERS
+    assert _scalar(clean_db, "SELECT count(DISTINCT name_key(name)) FROM users") == USERS
 
 
-def test_postgresql_lower_agrees_with_python_on_every_name_token(sync_engine: Engine) -> None:
-    # Uniqueness is decided in Python with str.lower() but enforced by lower(name).
+def test_postgresql_name_key_agrees_with_python_on_every_name_token(
+    sync_engine: Engine,
+) -> None:
+    # Uniqueness is decided in Python with name_key() but enforced by SQL name_key(name).
     tokens = sorted({token for tokens in name_lists() for token in tokens})
     with sync_engine.connect() as conn:
         lowered = (
             conn.execute(
                 text(
-                    "SELECT lower(t) FROM unnest(CAST(:tokens AS text[]))"
+                    "SELECT name_key(t) FROM unnest(CAST(:tokens AS text[]))"
                     " WITH ORDINALITY AS x(t, i) ORDER BY i"
                 ),
                 {"tokens": tokens},
@@ -201,7 +204,7 @@ def test_postgresql_lower_agrees_with_python_on_every_name_token(sync_engine: En
             .scalars()
             .all()
         )
-    assert lowered == [token.lower() for token in tokens]
+    assert lowered == [name_key(token) for token in tokens]
 
 
 def test_database_matches_the_generator(seeded: SeedReport, clean_db: Engine) -> None:

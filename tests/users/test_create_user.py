@@ -244,3 +244,20 @@ async def test_non_latin_names_are_people_too(client, db):
 def _count_users(sync_engine) -> int:
     with sync_engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM users")).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("Strauß", "STRAUSS"), ("Οδυσσέας", "ΟΔΥΣΣΈΑΣ"), ("Zoë Noël", "Zoe\u0308 Noe\u0308l")],
+)
+async def test_names_equal_by_unicode_case_folding_are_one_person(client, first, second):
+    suffix = unique_name("").strip()
+    created = await client.post(
+        f"/create_user/{first} {suffix}", params={"status": "caregiver", "password": "pw"}
+    )
+    assert created.status_code == 201
+    twin = await client.post(
+        f"/create_user/{second} {suffix.upper()}", params={"status": "caregiver", "password": "pw"}
+    )
+    assert twin.status_code == 409
+    await login(client, f"{second} {suffix}", "pw")

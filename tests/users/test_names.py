@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from docmemo.errors import InvalidInput
-from docmemo.users.names import clean_name
+from docmemo.users.names import clean_name, name_key
 
 
 @pytest.mark.parametrize(
@@ -59,3 +60,37 @@ def test_hostile_or_malformed_names_are_refused(name):
 
 def test_a_hundred_characters_is_the_limit():
     assert clean_name("a" * 100) == "a" * 100
+
+
+SAME_PERSON = [
+    ("Strauß", "STRAUSS"),
+    ("Heß", "HESS"),
+    ("Οδυσσέας", "ΟΔΥΣΣΈΑΣ"),
+    ("Zoë Noël", "Zoe\u0308 Noe\u0308l"),  # composed and decomposed accents
+    ("Élodie", "éLODIE"),
+    ("Иван", "ИВАН"),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), SAME_PERSON)
+def test_names_that_differ_only_by_case_have_one_key(one, other):
+    assert name_key(one) == name_key(other)
+
+
+def test_different_names_keep_different_keys():
+    assert name_key("Hess") != name_key("Hesse")
+    assert name_key("Zoé") != name_key("Zoe")
+
+
+def test_stored_names_are_composed():
+    assert clean_name("Zoe\u0308") == "Zoë"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pair[i] for pair in SAME_PERSON for i in (0, 1)] + ["Ǆemal", "ﬁona", "Ⅻ Roman", "İlker"],
+)
+def test_the_database_computes_the_same_key(sync_engine, name):
+    with sync_engine.connect() as conn:
+        in_sql = conn.execute(text("SELECT name_key(:n)"), {"n": name}).scalar_one()
+    assert in_sql == name_key(name)

@@ -3,7 +3,7 @@
 Sessions: the cookie holds a random 256-bit token; the database stores only its
 HMAC-SHA256 under the server secret, so a leaked sessions table opens nothing.
 
-Throttling: failures are counted per account name (lower-cased, whether or not
+Throttling: failures are counted per account name (its case-insensitive key, whether or not
 the account exists, so the answer tells nothing about existence) in PostgreSQL,
 which every API process shares. After ``login_max_failures`` failures within
 the window the account is refused with 429 for ``base · 2^(extra failures)``
@@ -26,6 +26,7 @@ from docmemo.auth.passwords import dummy_hash, verify_password_off_loop
 from docmemo.auth.schemas import Identity
 from docmemo.config import Settings
 from docmemo.errors import InvalidCredentials, TooManyAttempts
+from docmemo.users.names import name_key
 
 # Failures older than this no longer count towards a lock-out.
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -36,13 +37,13 @@ def token_digest(token: str, secret_key: str) -> bytes:
 
 
 def throttle_key(name: str) -> str:
-    return name.lower()
+    return name_key(name)
 
 
 _FIND_LOGIN = text("""
     SELECT u.user_id, u.name, u.status, h.specialty, u.password
     FROM users u LEFT JOIN healthpros h ON h.user_id = u.user_id
-    WHERE lower(u.name) = lower(:name)
+    WHERE name_key(u.name) = name_key(:name)
 """)
 
 _SESSION_IDENTITY = text("""
@@ -113,6 +114,7 @@ async def login(
     verified against a dummy hash so that both failures take the same time and get
     the same answer. A token presented at login is ended: a login always rotates.
     """
+    name = name.strip(" ")
     if "\x00" in name:
         # No name can hold NUL (PostgreSQL text cannot): an unknown name, same answer.
         await verify_password_off_loop(dummy_hash(), password)

@@ -77,7 +77,8 @@ class User(Base):
         CheckConstraint(f"char_length(name) BETWEEN 1 AND {MAX_NAME_LENGTH}", name="name_length"),
         # Target of the role tables' composite foreign keys.
         UniqueConstraint("user_id", "status", "name"),
-        Index("uq_users_lower_name", func.lower(text("name")), unique=True),
+        # name_key() is the case fold of docmemo.users.names (migration 0002).
+        Index("uq_users_name_key", func.name_key(text("name")), unique=True),
     )
 
 

@@ -9,11 +9,12 @@ Where the names come from
 Which tokens are kept
     Single tokens only (Latin letters, inner hyphens or apostrophes, no spaces),
     capitalised, at most 40 characters, whose letters all lower-case to exactly
-    one character. That last rule makes ``str.lower()`` agree with PostgreSQL's
-    ``lower()`` (simple per-character case mapping under a UTF-8 locale), so that
-    the uniqueness promised here is the uniqueness the ``lower(name)`` index
-    checks. Tokens are de-duplicated case-insensitively and sorted, so the lists
-    (and therefore generation from a seed) never depend on dict ordering.
+    one character. That last rule makes Python's ``str.lower()`` agree with
+    PostgreSQL's ``lower()`` (simple per-character case mapping under a UTF-8
+    locale), so that :func:`docmemo.users.names.name_key` here computes what the
+    database's ``name_key()`` index checks. Tokens are de-duplicated by that key
+    ("Heß" and "Hess" are one name) and sorted, so the lists (and therefore
+    generation from a seed) never depend on dict ordering.
 
 How uniqueness is guaranteed without retries
     With F first names and L last names there are F*L distinct "First Last"
@@ -54,6 +55,8 @@ import string
 import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+
+from docmemo.users.names import name_key
 
 LOCALES = (
     "fr_FR",
@@ -107,8 +110,8 @@ def _clean(tokens: Iterable[str]) -> tuple[str, ...]:
     for token in tokens:
         token = unicodedata.normalize("NFC", token.strip())
         if is_name_token(token):
-            kept.setdefault(token.lower(), token)
-    return tuple(sorted(kept.values(), key=lambda t: (t.lower(), t)))
+            kept.setdefault(name_key(token), token)
+    return tuple(sorted(kept.values(), key=lambda t: (name_key(t), t)))
 
 
 @lru_cache(maxsize=1)

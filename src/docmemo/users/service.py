@@ -17,7 +17,7 @@ from docmemo.errors import Forbidden, InvalidInput, NameTaken, NotFound
 from docmemo.users.names import clean_name
 from docmemo.users.schemas import NewUser
 
-_NAME_INDEX = "uq_users_lower_name"
+_NAME_INDEX = "uq_users_name_key"
 
 _ROLE_FIELDS: dict[Role, tuple[set[str], set[str]]] = {
     # role: (required, allowed)
@@ -83,7 +83,7 @@ _FIND_RECORD = text("""
     FROM users u
     LEFT JOIN patients p ON p.user_id = u.user_id
     LEFT JOIN healthpros h ON h.user_id = u.user_id
-    WHERE lower(u.name) = lower(:name)
+    WHERE name_key(u.name) = name_key(:name)
 """)
 
 
@@ -152,7 +152,7 @@ def _integrity_error_to_domain(error: IntegrityError, name: str) -> Exception:
 
 async def _name_exists(db: AsyncSession, name: str) -> bool:
     result = await db.execute(
-        text("SELECT 1 FROM users WHERE lower(name) = lower(:name)"), {"name": name}
+        text("SELECT 1 FROM users WHERE name_key(name) = name_key(:name)"), {"name": name}
     )
     return result.first() is not None
 
