@@ -25,6 +25,11 @@ class NotAuthenticated(DomainError):
     status_code = 401
     detail = "Not logged in"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        # RFC 9110 asks a 401 to name a scheme: the session token as a bearer token.
+        return {"WWW-Authenticate": 'Bearer realm="docmemo"'}
+
 
 class InvalidCredentials(NotAuthenticated):
     detail = "Invalid name or password"
@@ -42,7 +47,7 @@ class NotFound(DomainError):
 
 class NameTaken(DomainError):
     status_code = 409
-    detail = "This name is already taken"
+    detail = "This name is already taken (names ignore case)"
 
 
 class TooManyAttempts(DomainError):

@@ -109,3 +109,9 @@ async def test_a_created_patient_is_counted_by_the_next_request(client, db):
     await make_user(db, Role.PATIENT, age=101, mmse=2)
     after = (await client.get("/count_under/3", params={"min_age": 101, "max_age": 101})).json()
     assert after["count"] == before["count"] + 1
+
+
+def test_a_misspelt_bound_is_refused_rather_than_ignored(http):
+    response = http.get("/count_over/20", params={"minage": 60})
+    assert response.status_code == 422
+    assert "min_age, max_age" in response.json()["detail"]

@@ -148,6 +148,7 @@ async def test_a_name_taken_in_any_case_is_409_and_nothing_is_written(client, db
         {"status": "caregiver"},
         {"status": "caregiver", "password": ""},
         {"status": "caregiver", "password": "x" * 1025},
+        {"status": "caregiver", "password": "pw", "favourite": "blue"},
     ],
 )
 async def test_invalid_or_misfitting_parameters_are_422_and_nothing_is_written(

@@ -18,7 +18,7 @@ async def predict_for_patient(
     record = await find_record(db, clean_name(raw_name))
     await db.commit()
     if record is None or record.status is not Role.PATIENT:
-        raise NotFound(f"No patient named {raw_name.strip()!r}")
+        raise NotFound("No such patient")
     assert record.mmse is not None
     assert record.age is not None
     return record, predict_mmse(record.mmse, record.age, months)

@@ -10,6 +10,7 @@ from docmemo.db.engine import DbSession
 from docmemo.db.models import MAX_AGE
 from docmemo.stats import service
 from docmemo.stats.schemas import CountOut
+from docmemo.web.dependencies import only_query_parameters
 from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["statistics"])
@@ -17,10 +18,13 @@ router = APIRouter(tags=["statistics"])
 Mmse = Annotated[int, Path(ge=0, le=30, description="MMSE threshold, 0–30")]
 MinAge = Annotated[int | None, Query(ge=0, le=MAX_AGE, description="Youngest age, inclusive")]
 MaxAge = Annotated[int | None, Query(ge=0, le=MAX_AGE, description="Oldest age, inclusive")]
+_BOUNDS_ONLY = only_query_parameters("min_age", "max_age")
 _RESPONSES = error_responses(e422="mmse outside 0–30, a negative age, or min_age > max_age")
 
 
-@router.get("/count_over/{mmse}", response_model=CountOut, responses=_RESPONSES)
+@router.get(
+    "/count_over/{mmse}", response_model=CountOut, responses=_RESPONSES, dependencies=[_BOUNDS_ONLY]
+)
 async def count_over(
     db: DbSession, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
 ) -> CountOut:
@@ -30,7 +34,12 @@ async def count_over(
     )
 
 
-@router.get("/count_under/{mmse}", response_model=CountOut, responses=_RESPONSES)
+@router.get(
+    "/count_under/{mmse}",
+    response_model=CountOut,
+    responses=_RESPONSES,
+    dependencies=[_BOUNDS_ONLY],
+)
 async def count_under(
     db: DbSession, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
 ) -> CountOut:

@@ -12,6 +12,7 @@ from docmemo.db.engine import DbSession
 from docmemo.db.models import MAX_AGE, Role, Specialty
 from docmemo.users import service
 from docmemo.users.schemas import CaregiverOut, HealthProOut, NewUser, PatientOut, UserOut
+from docmemo.web.dependencies import only_query_parameters
 from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["users"])
@@ -36,6 +37,9 @@ def to_out(record: service.UserRecord) -> PatientOut | CaregiverOut | HealthProO
 @router.post(
     "/create_user/{name}",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[
+        only_query_parameters("status", "password", "age", "mmse", "caregiver_id", "specialty")
+    ],
     response_model=UserOut,
     responses=error_responses(
         e403="Creating a health professional without being one",

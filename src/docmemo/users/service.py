@@ -100,7 +100,7 @@ async def read_record(db: AsyncSession, viewer: Identity, raw_name: str) -> User
     record = await find_record(db, clean_name(raw_name))
     await db.commit()
     if record is None or not can_read(viewer, record):
-        raise NotFound(f"No user named {raw_name.strip()!r} that you may see")
+        raise NotFound("No such user, or none you may see")
     return record
 
 
@@ -116,7 +116,7 @@ async def create_user(
         normalize_user_id(new_user.caregiver_id) if new_user.caregiver_id is not None else None
     )
     if await _name_exists(db, name):
-        raise NameTaken(f"The name {name!r} is already taken")
+        raise NameTaken()
     if caregiver_id is not None and not await _caregiver_exists(db, caregiver_id):
         raise InvalidInput("caregiver_id does not name an existing caregiver")
     await db.commit()  # hash with no transaction open
@@ -136,14 +136,14 @@ async def create_user(
         await db.commit()
     except IntegrityError as error:
         await db.rollback()
-        raise _integrity_error_to_domain(error, name) from None
+        raise _integrity_error_to_domain(error) from None
     return record
 
 
-def _integrity_error_to_domain(error: IntegrityError, name: str) -> Exception:
+def _integrity_error_to_domain(error: IntegrityError) -> Exception:
     cause = error.orig
     if isinstance(cause, pg_errors.UniqueViolation) and cause.diag.constraint_name == _NAME_INDEX:
-        return NameTaken(f"The name {name!r} is already taken")
+        return NameTaken()
     if isinstance(cause, pg_errors.ForeignKeyViolation):
         # The caregiver was removed between our check and the insert.
         return InvalidInput("caregiver_id does not name an existing caregiver")
