@@ -89,3 +89,22 @@ def test_it_starts_again_after_the_server_was_killed(data_dir):
     assert recovered.started_here
     with psycopg.connect(_libpq(recovered)) as conn:
         assert conn.execute("SELECT v FROM kept").fetchone() == (7,)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to another user")
+def test_as_root_it_runs_under_a_folder_only_others_may_pass_through(data_dir):
+    # Like a clone under /root (drwx------): root's group may not enter, others may
+    # only pass through. The server's commands must not keep root's group.
+    private = data_dir.parent / f"{data_dir.name}-private"
+    private.mkdir(mode=0o700)
+    try:
+        server = EmbeddedPostgres(private / "data")
+        server.ensure_started()
+        assert server.is_running()
+        assert oct(private.stat().st_mode & 0o777) == "0o701"
+        server.release()
+        assert not server.is_running()
+    finally:
+        import shutil
+
+        shutil.rmtree(private, ignore_errors=True)

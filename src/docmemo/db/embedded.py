@@ -79,6 +79,19 @@ class EmbeddedPostgres:
         self.started_here = False
         self.clients_dir = self.data_dir / "clients"
 
+    def _as_server_user(self) -> dict[str, object]:
+        """subprocess arguments that run a command as the server's user, groups included:
+        a process that kept root's group would be judged by group bits, not other bits."""
+        if self.run_as is None:
+            return {}
+        import pwd
+
+        return {
+            "user": self.run_as,
+            "group": pwd.getpwnam(self.run_as).pw_gid,
+            "extra_groups": [],
+        }
+
     def _choose_socket_dir(self) -> Path:
         preferred = self.data_dir / "run"
         if len(str(preferred)) <= _MAX_SOCKET_DIR_LENGTH:
@@ -99,7 +112,7 @@ class EmbeddedPostgres:
         # Called directly: the package's wrapper logs a "no server running" answer as an error.
         status = subprocess.run(  # noqa: S603
             [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), "status"],
-            user=self.run_as,
+            **self._as_server_user(),
             capture_output=True,
             check=False,
         )
@@ -137,7 +150,7 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self.is_running():
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.run_as)
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, **self._as_server_user())
 
     def _prepare_permissions(self) -> None:
         self.socket_dir.mkdir(parents=True, exist_ok=True)
@@ -179,14 +192,14 @@ class EmbeddedPostgres:
                 SUPERUSER,
             ],
             pgdata=self.pgdata,
-            user=self.run_as,
+            **self._as_server_user(),
         )
 
     def _start(self) -> None:
         options = f"-c listen_addresses='' -k {self.socket_dir}"
         args = ["-w", "-t", "60", "-o", options, "-l", str(self.log_file), "start"]
         try:
-            pg_ctl(args, pgdata=self.pgdata, user=self.run_as, timeout=90)
+            pg_ctl(args, pgdata=self.pgdata, **self._as_server_user(), timeout=90)
         except subprocess.CalledProcessError:
             # After a crash the pid in postmaster.pid may now belong to another process,
             # which makes PostgreSQL believe it still runs. No server is running (status
@@ -196,7 +209,7 @@ class EmbeddedPostgres:
                 raise
             log.warning("removing a stale %s left by a crashed server", stale)
             stale.unlink()
-            pg_ctl(args, pgdata=self.pgdata, user=self.run_as, timeout=90)
+            pg_ctl(args, pgdata=self.pgdata, **self._as_server_user(), timeout=90)
 
     def _create_database(self) -> None:
         deadline = time.monotonic() + 30
