@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -299,45 +300,44 @@ def test_seed_if_empty_seeds_an_empty_registry(clean_db: Engine) -> None:
     assert _table_counts(clean_db) == _report_counts(report)
 
 
-def test_two_processes_starting_together_seed_once(clean_db: Engine) -> None:
-    barrier = threading.Barrier(2)
-    results: list[SeedReport | None] = []
+def _run_together(work: Callable[[int], object], seeds: tuple[int, ...]) -> list[object]:
+    """Run ``work(seed)`` for each seed in its own thread, all released at once;
+    return their results, failing the test if any raised."""
+    barrier = threading.Barrier(len(seeds))
+    results: list[object] = []
     errors: list[BaseException] = []
 
-    def start(seed: int) -> None:
+    def run(seed: int) -> None:
         try:
             barrier.wait()
-            results.append(seed_if_empty(clean_db, 400, seed, PASSWORD, progress=False))
+            results.append(work(seed))
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=start, args=(seed,)) for seed in (1, 2)]
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in seeds]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert not errors
+    assert len(results) == len(seeds)
+    return results
+
+
+def test_two_processes_starting_together_seed_once(clean_db: Engine) -> None:
+    results = _run_together(
+        lambda seed: seed_if_empty(clean_db, 400, seed, PASSWORD, progress=False), (1, 2)
+    )
     seeded_reports = [report for report in results if report is not None]
-    assert len(results) == 2
     assert len(seeded_reports) == 1
     assert _table_counts(clean_db) == _report_counts(seeded_reports[0])
 
 
 def test_concurrent_rebuilds_serialise(clean_db: Engine) -> None:
-    errors: list[BaseException] = []
-
-    def rebuild(seed: int) -> None:
-        try:
-            rebuild_registry(clean_db, 600 + seed, seed, PASSWORD, progress=False)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=rebuild, args=(seed,)) for seed in (1, 2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors
+    _run_together(
+        lambda seed: rebuild_registry(clean_db, 600 + seed, seed, PASSWORD, progress=False),
+        (1, 2),
+    )
     # One of the two registries, whole: never a mix of both.
     with clean_db.connect() as conn:
         ids = set(conn.execute(text("SELECT user_id FROM users")).scalars())
