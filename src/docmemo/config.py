@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".docmemo")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    # How long commands wait for the database to answer at start before giving up
+    # (a container may start before its database does).
+    db_wait_s: float = Field(default=60.0, ge=0)
 
     # HTTP
     host: str = "127.0.0.1"
@@ -47,6 +50,8 @@ class Settings(BaseSettings):
     seed_users: int = Field(default=10_000, ge=0)
     seed: int | None = 2024
     seed_on_start: bool = True
+    # False where migrations run once per rollout elsewhere (a Kubernetes init container).
+    migrate_on_start: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -66,3 +66,8 @@ class TooManyAttempts(DomainError):
 class DatabaseUnavailable(DomainError):
     status_code = 503
     detail = "The database is unavailable; try again shortly"
+
+
+class NotReady(DomainError):
+    status_code = 503
+    detail = "The service is not ready yet"

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 from sqlalchemy import text
 
 from docmemo import __version__
 from docmemo.config import Settings
 from docmemo.db.models import Role
-from docmemo.web.app import create_app
 from docmemo.web.logging import RedactSecrets, redact_secrets
-from tests.helpers import login, make_user
+from tests.helpers import app_client, login, make_user
 
 
 async def test_root_names_the_service_and_links_every_endpoint(client):
@@ -88,24 +86,19 @@ async def test_with_the_database_down_status_says_so_and_the_rest_is_503():
         database_url="postgresql+psycopg://postgres@127.0.0.1:9/docmemo_test",
         db_connect_timeout_s=1,
     )
-    app = create_app(unreachable)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
-            status = await http.get("/status")
-            assert status.status_code == 200
-            assert status.json()["database"]["reachable"] is False
-            for response in (
-                await http.get("/count_over/10"),
-                await http.get("/login", params={"name": "a", "password": "b"}),
-                await http.post(
-                    "/create_user/Someone", params={"status": "caregiver", "password": "pw"}
-                ),
-            ):
-                assert response.status_code == 503
-                assert response.json() == {
-                    "detail": "The database is unavailable; try again shortly"
-                }
+    async with app_client(unreachable) as http:
+        status = await http.get("/status")
+        assert status.status_code == 200
+        assert status.json()["database"]["reachable"] is False
+        for response in (
+            await http.get("/count_over/10"),
+            await http.get("/login", params={"name": "a", "password": "b"}),
+            await http.post(
+                "/create_user/Someone", params={"status": "caregiver", "password": "pw"}
+            ),
+        ):
+            assert response.status_code == 503
+            assert response.json() == {"detail": "The database is unavailable; try again shortly"}
 
 
 def test_passwords_are_redacted_from_access_log_lines():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from docmemo.config import Settings
+from docmemo.errors import DatabaseUnavailable
 
 
 def _connect_args(settings: Settings) -> dict:
@@ -64,3 +66,35 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
+
+
+def wait_for_database(
+    settings: Settings,
+    on_retry: Callable[[Exception, float], None] | None = None,
+    *,
+    first_delay_s: float = 0.5,
+    max_delay_s: float = 5.0,
+) -> None:
+    """Return once the database answers; retry with backoff for ``settings.db_wait_s``
+    seconds, then raise DatabaseUnavailable. ``on_retry(error, delay_s)`` is told of
+    each failed attempt."""
+    deadline = time.monotonic() + settings.db_wait_s
+    delay_s = first_delay_s
+    with sync_engine(settings) as engine:
+        while True:
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                return
+            except DATABASE_UNAVAILABLE_ERRORS as error:
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0:
+                    raise DatabaseUnavailable(
+                        f"The database did not answer within {settings.db_wait_s:g} s "
+                        f"({type(error).__name__})"
+                    ) from error
+                delay_s = min(delay_s, max_delay_s, remaining_s)
+                if on_retry:
+                    on_retry(error, delay_s)
+                time.sleep(delay_s)
+                delay_s *= 2

@@ -12,7 +12,15 @@ from docmemo.auth.dependencies import AppSettings, SessionToken
 from docmemo.auth.schemas import AuthStatus
 from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS, DbSession
 from docmemo.stats import service as stats_service
-from docmemo.web.schemas import DatabaseStatus, EndpointLink, ServiceInfo, StatusOut
+from docmemo.web import service
+from docmemo.web.schemas import (
+    DatabaseStatus,
+    EndpointLink,
+    HealthOut,
+    ServiceInfo,
+    StatusOut,
+    error_responses,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["service"])
@@ -57,3 +65,22 @@ async def status(db: DbSession, settings: AppSettings, token: SessionToken) -> S
         database=DatabaseStatus(reachable=True, **counts.model_dump()),
         authentication=authentication,
     )
+
+
+@router.get("/health/live", response_model=HealthOut)
+async def liveness() -> HealthOut:
+    """Liveness probe: the process answers (the database is not consulted, so that an
+    outage of the database does not get every replica restarted)."""
+    return HealthOut(status="alive")
+
+
+@router.get(
+    "/health/ready",
+    response_model=HealthOut,
+    responses=error_responses(e503="The database is down or its schema is not migrated"),
+)
+async def readiness(request: Request, db: DbSession) -> HealthOut:
+    """Readiness probe: the database answers within 2 s and its schema is this
+    version's migration head."""
+    await service.check_readiness(db, request.app.state.schema_head)
+    return HealthOut(status="ready")

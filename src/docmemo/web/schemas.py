@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 from docmemo.auth.schemas import AuthStatus
@@ -26,6 +28,10 @@ class DatabaseStatus(BaseModel):
     patients: int | None = None
     caregivers: int | None = None
     healthpros: int | None = None
+
+
+class HealthOut(BaseModel):
+    status: Literal["alive", "ready"]
 
 
 class StatusOut(BaseModel):

@@ -1,0 +1,30 @@
+"""Health checks for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS
+from docmemo.db.migrate import current_revision
+from docmemo.errors import DatabaseUnavailable, NotReady
+
+# A probe must get its answer quickly: a database that has not answered by then is down.
+READINESS_TIMEOUT_S = 2.0
+
+
+async def check_readiness(db: AsyncSession, schema_head: str | None) -> None:
+    """Raise unless the database answers and its schema is at ``schema_head``."""
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_S):
+            connection = await db.connection()
+            revision = await connection.run_sync(current_revision)
+            await db.commit()
+    except (TimeoutError, *DATABASE_UNAVAILABLE_ERRORS) as error:
+        raise DatabaseUnavailable from error
+    if revision != schema_head:
+        raise NotReady(
+            f"The database schema is at revision {revision or 'none'}, "
+            f"this version needs {schema_head}; run `docmemo migrate`"
+        )
