@@ -1,4 +1,4 @@
-"""The README's demo accounts are the ones the default seed really generates."""
+"""The README says what is true: the default seed's accounts, every setting."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from docmemo.config import DEV_DEMO_PASSWORD, Settings
 from docmemo.seeding.service import rebuild_registry
 from tests.conftest import REPO_ROOT
 
+README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
 
 def test_the_readme_lists_the_accounts_of_the_default_seed(clean_db):
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     listed = re.findall(
-        r"^\| ([^|]+?) \| (patient|caregiver|healthpro) \| ?([a-z]*) ?\|$", readme, re.MULTILINE
+        r"^\| ([^|]+?) \| (patient|caregiver|healthpro) \| ?([a-z]*) ?\|$", README, re.MULTILINE
     )
     defaults = Settings(_env_file=None)
     report = rebuild_registry(
@@ -22,4 +23,10 @@ def test_the_readme_lists_the_accounts_of_the_default_seed(clean_db):
         (account.name, account.status, account.specialty or "")
         for account in report.sample_accounts
     ]
-    assert f"**`{DEV_DEMO_PASSWORD}`**" in readme
+    assert f"**`{DEV_DEMO_PASSWORD}`**" in README
+
+
+def test_the_configuration_table_names_every_setting():
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`((?:DOCMEMO_|DATABASE_)[A-Z_]+)`", section))
+    assert documented == Settings.environment_variables()

@@ -65,6 +65,18 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL must be a postgresql+psycopg:// URL")
         return url
 
+    @classmethod
+    def environment_variables(cls) -> set[str]:
+        """The environment variable of every setting (DATABASE_URL, DOCMEMO_...)."""
+        names = set()
+        for name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices):
+                names.add(str(alias.choices[0]))
+            else:
+                names.add(f"{cls.model_config['env_prefix']}{name}".upper())
+        return names
+
     def check_production_safety(self) -> None:
         """Refuse the development defaults when running for real."""
         if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
