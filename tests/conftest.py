@@ -60,7 +60,7 @@ def _test_server() -> Iterator[str]:
         embedded.release()
 
 
-def _recreate_database(url: str) -> None:
+def recreate_database(url: str) -> None:
     parsed = make_url(url)
     name = parsed.database or ""
     if not name.endswith("_test"):
@@ -77,7 +77,7 @@ def _recreate_database(url: str) -> None:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     with _test_server() as url:
-        _recreate_database(url)
+        recreate_database(url)
         with sync_engine(Settings(_env_file=None, database_url=url)) as engine:
             upgrade_to_head(engine)
         yield url

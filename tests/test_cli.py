@@ -5,85 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import make_url
 
-DOCMEMO = str(Path(sys.executable).parent / "docmemo")
-DEMO_PASSWORD = "memo-demo-2026"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.processes import DEMO_PASSWORD, DOCMEMO, Server, base_env, fresh_database
 
 
 @pytest.fixture
 def cli_database_url(database_url: str) -> str:
     """A database of this module's own on the tests' server, fresh for each test."""
-    url = make_url(database_url).set(database="docmemo_cli_test")
-    admin = url.set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS docmemo_cli_test WITH (FORCE)")
-        conn.execute(
-            "CREATE DATABASE docmemo_cli_test TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'"
-        )
-    return url.render_as_string(hide_password=False)
-
-
-def base_env(**overrides: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("DOCMEMO_") and key != "DATABASE_URL"
-    }
-    return {**env, "DOCMEMO_SEED_USERS": "400", "DOCMEMO_SEED": "7", **overrides}
-
-
-class Server:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.port = free_port()
-        self.log = cwd / f"serve-{self.port}.log"
-        self.process = subprocess.Popen(
-            [DOCMEMO, "serve", "--port", str(self.port)],
-            env={**env, "COLUMNS": "200"},
-            cwd=cwd,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/status", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"serve did not answer in time:\n{self.output()}")
-
-    def stop(self, signum: int = signal.SIGINT) -> None:
-        self.process.send_signal(signum)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def output(self) -> str:
-        return self.log.read_text()
+    return fresh_database(database_url, "docmemo_cli_test")
 
 
 def sample_account(output: str, specialty: str) -> str:
