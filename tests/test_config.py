@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from pydantic import ValidationError
 
@@ -21,13 +23,20 @@ def test_other_drivers_are_refused():
         Settings(_env_file=None, database_url="mysql://u@h/db")
 
 
-def test_production_refuses_the_development_secret():
+@pytest.mark.parametrize(
+    "weak_key", [DEV_SECRET_KEY, "CHANGE-ME", "compose-dev-only-secret-key-change-me", "short"]
+)
+def test_production_refuses_development_placeholder_and_short_secrets(weak_key):
     with pytest.raises(ValueError, match="DOCMEMO_SECRET_KEY"):
         Settings(
-            _env_file=None, environment="production", secret_key=DEV_SECRET_KEY
+            _env_file=None, environment="production", secret_key=weak_key
         ).check_production_safety()
+    Settings(_env_file=None, environment="development", secret_key=weak_key)
+
+
+def test_production_takes_a_long_random_secret():
     Settings(
-        _env_file=None, environment="production", secret_key="a real secret"
+        _env_file=None, environment="production", secret_key=secrets.token_hex(32)
     ).check_production_safety()
 
 

@@ -21,6 +21,15 @@ app = typer.Typer(help="Docteur Memo, the memory clinic's patient registry.", no
 console = Console()
 
 
+def settings_or_exit() -> Settings:
+    """The settings, or a one-line message and exit status 2 if they are invalid."""
+    try:
+        return get_settings()
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        console.print(f"[red]Invalid configuration:[/] {error}")
+        raise typer.Exit(2) from None
+
+
 @contextmanager
 def database(settings: Settings) -> Iterator[Settings]:
     """Settings with a database URL: DATABASE_URL's, or the embedded server's (started
@@ -96,7 +105,7 @@ def _print_accounts(report: SeedReport, password: str) -> None:
 @app.command()
 def migrate() -> None:
     """Migrate the database schema to the newest revision."""
-    with database(get_settings()) as settings:
+    with database(settings_or_exit()) as settings:
         _migrate(settings)
     console.print("Schema is up to date.")
 
@@ -119,7 +128,7 @@ def seed(
     from docmemo.db.engine import sync_engine
     from docmemo.seeding.service import rebuild_registry, seed_if_empty
 
-    with database(get_settings()) as settings:
+    with database(settings_or_exit()) as settings:
         _migrate(settings)
         how_many = users if users is not None else settings.seed_users
         chosen_seed = seed if seed is not None else settings.seed
@@ -153,7 +162,7 @@ def serve(
     from docmemo.seeding.service import seed_if_empty
     from docmemo.web.logging import log_config
 
-    with database(get_settings()) as settings:
+    with database(settings_or_exit()) as settings:
         if settings.migrate_on_start:
             _migrate(settings)
         if settings.seed_on_start:
@@ -195,8 +204,10 @@ def healthcheck(
     import urllib.error
     import urllib.request
 
-    path = "/health/ready" if ready else "/health/live"
-    url = f"http://127.0.0.1:{port or get_settings().port}{path}"
+    from docmemo.web.paths import LIVENESS_PATH, READINESS_PATH
+
+    path = READINESS_PATH if ready else LIVENESS_PATH
+    url = f"http://127.0.0.1:{port or settings_or_exit().port}{path}"
     try:
         with urllib.request.urlopen(url, timeout=4) as answer:
             healthy = answer.status == 200

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Development defaults, clearly marked: never use them for real patients.
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105
 DEV_DEMO_PASSWORD = "memo-demo-2026"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -78,9 +79,15 @@ class Settings(BaseSettings):
         return names
 
     def check_production_safety(self) -> None:
-        """Refuse the development defaults when running for real."""
-        if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
-            raise ValueError("DOCMEMO_SECRET_KEY must be set in production")
+        """Refuse the development defaults and placeholders when running for real."""
+        if self.environment != "production":
+            return
+        key = self.secret_key
+        if key == DEV_SECRET_KEY or "change-me" in key.lower() or len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"DOCMEMO_SECRET_KEY must be set in production, to {MIN_SECRET_KEY_LENGTH} or "
+                "more random characters (openssl rand -hex 32), not a placeholder"
+            )
 
 
 @lru_cache

@@ -13,6 +13,7 @@ from docmemo.auth.schemas import AuthStatus
 from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS, DbSession
 from docmemo.stats import service as stats_service
 from docmemo.web import service
+from docmemo.web.paths import LIVENESS_PATH, READINESS_PATH
 from docmemo.web.schemas import (
     DatabaseStatus,
     EndpointLink,
@@ -67,7 +68,7 @@ async def status(db: DbSession, settings: AppSettings, token: SessionToken) -> S
     )
 
 
-@router.get("/health/live", response_model=HealthOut)
+@router.get(LIVENESS_PATH, response_model=HealthOut)
 async def liveness() -> HealthOut:
     """Liveness probe: the process answers (the database is not consulted, so that an
     outage of the database does not get every replica restarted)."""
@@ -75,7 +76,7 @@ async def liveness() -> HealthOut:
 
 
 @router.get(
-    "/health/ready",
+    READINESS_PATH,
     response_model=HealthOut,
     responses=error_responses(e503="The database is down or its schema is not migrated"),
 )
