@@ -4,6 +4,7 @@ and the image's install steps replayed in a virtualenv to show the result serves
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -145,7 +146,7 @@ def test_the_image_s_install_migrates_seeds_and_serves(image_venv, database_url,
     env = base_env(
         DATABASE_URL=url,
         DOCMEMO_ENVIRONMENT="production",
-        DOCMEMO_SECRET_KEY="image-test-secret",
+        DOCMEMO_SECRET_KEY=secrets.token_hex(32),
         DOCMEMO_WORKERS="2",
     )
     server = Server(env, tmp_path, docmemo=image_venv / "bin/docmemo")
