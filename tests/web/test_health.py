@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import psycopg
 import pytest
 from sqlalchemy import make_url
 
 from docmemo.config import Settings
-from docmemo.db.migrate import head_revision
+from docmemo.db.migrate import head_revision, known_revisions
 from tests.helpers import app_client
+from tests.processes import fresh_database
 
 
 @pytest.fixture
@@ -59,15 +61,45 @@ async def test_readiness_answers_within_its_bound_when_the_database_hangs(silent
     assert elapsed_s < 3
 
 
-async def test_readiness_fails_on_a_database_without_this_versions_schema(database_url):
-    # The server's maintenance database answers but was never migrated.
-    unmigrated = make_url(database_url).set(database="postgres")
-    settings = Settings(_env_file=None, database_url=unmigrated.render_as_string(False))
+@pytest.fixture(scope="module")
+def versioned_database(database_url) -> tuple[Settings, Callable[[str | None], None]]:
+    """Settings of an empty database of its own, and a function that sets the schema
+    revision it claims to be at (None: never migrated)."""
+    url = fresh_database(database_url, "docmemo_health_test")
+
+    def claim_revision(revision: str | None) -> None:
+        with psycopg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(False)
+        ) as conn:
+            conn.execute("DROP TABLE IF EXISTS alembic_version")
+            if revision is not None:
+                conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+                conn.execute("INSERT INTO alembic_version VALUES (%s)", (revision,))
+
+    return Settings(_env_file=None, database_url=url), claim_revision
+
+
+@pytest.mark.parametrize(
+    ("revision", "ready"),
+    [
+        (head_revision(), True),
+        # A newer version's schema, during a rolling update: the old pods keep serving.
+        ("9999_a_newer_version", True),
+        (None, False),
+        (min(known_revisions() - {head_revision()}), False),
+    ],
+)
+async def test_readiness_follows_the_schema_revision(versioned_database, revision, ready):
+    settings, claim_revision = versioned_database
+    claim_revision(revision)
     async with app_client(settings) as http:
-        ready = await http.get("/health/ready")
+        answer = await http.get("/health/ready")
         assert (await http.get("/health/live")).status_code == 200
-    assert ready.status_code == 503
-    assert ready.json()["detail"] == (
-        f"The database schema is at revision none, this version needs {head_revision()}; "
-        "run `docmemo migrate`"
-    )
+    if ready:
+        assert (answer.status_code, answer.json()) == (200, {"status": "ready"})
+    else:
+        assert answer.status_code == 503
+        assert answer.json()["detail"] == (
+            f"The database schema is at revision {revision or 'none'}, "
+            f"this version needs {head_revision()}; run `docmemo migrate`"
+        )

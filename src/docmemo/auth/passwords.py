@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from functools import lru_cache
 
 import anyio.to_thread
@@ -30,10 +32,27 @@ def dummy_hash() -> str:
     return hash_password("no such user: equal-time comparison only")
 
 
+# Each Argon2 computation holds 19 MiB: at most this many at once per process, so a
+# burst of logins waits its turn instead of growing memory past a container's limit
+# (the thread pool alone would run 40). More than the cores would not finish sooner.
+MAX_CONCURRENT_HASHES = max(2, os.cpu_count() or 2)
+_hashing_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+
+
+def _verify_in_slot(password_hash: str, password: str) -> bool:
+    with _hashing_slots:
+        return verify_password(password_hash, password)
+
+
+def _hash_in_slot(password: str) -> str:
+    with _hashing_slots:
+        return hash_password(password)
+
+
 async def verify_password_off_loop(password_hash: str, password: str) -> bool:
     """Argon2 is slow on purpose: run it in a worker thread, never on the event loop."""
-    return await anyio.to_thread.run_sync(verify_password, password_hash, password)
+    return await anyio.to_thread.run_sync(_verify_in_slot, password_hash, password)
 
 
 async def hash_password_off_loop(password: str) -> str:
-    return await anyio.to_thread.run_sync(hash_password, password)
+    return await anyio.to_thread.run_sync(_hash_in_slot, password)

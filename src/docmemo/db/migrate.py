@@ -33,6 +33,12 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
+def known_revisions() -> frozenset[str]:
+    """Every revision this version's migrations know, old and newest."""
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    return frozenset(script.revision for script in scripts.walk_revisions())
+
+
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 

@@ -14,7 +14,7 @@ from docmemo import __version__
 from docmemo.auth.router import router as auth_router
 from docmemo.config import Settings, get_settings
 from docmemo.db.engine import make_async_engine
-from docmemo.db.migrate import head_revision
+from docmemo.db.migrate import head_revision, known_revisions
 from docmemo.prediction.router import router as prediction_router
 from docmemo.stats.router import router as stats_router
 from docmemo.users.router import router as users_router
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.schema_head = head_revision()
+    app.state.known_revisions = known_revisions()
     install_error_handlers(app)
     for router in (service_router, auth_router, users_router, stats_router, prediction_router):
         app.include_router(router)

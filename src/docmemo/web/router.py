@@ -82,6 +82,7 @@ async def liveness() -> HealthOut:
 )
 async def readiness(request: Request, db: DbSession) -> HealthOut:
     """Readiness probe: the database answers within 2 s and its schema is this
-    version's migration head."""
-    await service.check_readiness(db, request.app.state.schema_head)
+    version's migration head (or a newer one, during a rolling update)."""
+    state = request.app.state
+    await service.check_readiness(db, state.schema_head, state.known_revisions)
     return HealthOut(status="ready")

@@ -14,8 +14,13 @@ from docmemo.errors import DatabaseUnavailable, NotReady
 READINESS_TIMEOUT_S = 2.0
 
 
-async def check_readiness(db: AsyncSession, schema_head: str | None) -> None:
-    """Raise unless the database answers and its schema is at ``schema_head``."""
+async def check_readiness(
+    db: AsyncSession, schema_head: str | None, known_revisions: frozenset[str]
+) -> None:
+    """Raise unless the database answers and its schema is ready for this version: at
+    ``schema_head``, or at a revision this version does not know. The latter is a newer
+    version's schema during a rolling update; migrations add before they take away, so
+    the pods of the older version keep serving until they are replaced."""
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_S):
             connection = await db.connection()
@@ -23,8 +28,9 @@ async def check_readiness(db: AsyncSession, schema_head: str | None) -> None:
             await db.commit()
     except (TimeoutError, *DATABASE_UNAVAILABLE_ERRORS) as error:
         raise DatabaseUnavailable from error
-    if revision != schema_head:
-        raise NotReady(
-            f"The database schema is at revision {revision or 'none'}, "
-            f"this version needs {schema_head}; run `docmemo migrate`"
-        )
+    if revision == schema_head or (revision is not None and revision not in known_revisions):
+        return
+    raise NotReady(
+        f"The database schema is at revision {revision or 'none'}, "
+        f"this version needs {schema_head}; run `docmemo migrate`"
+    )
