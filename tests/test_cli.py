@@ -113,3 +113,39 @@ def test_serve_without_database_url_runs_the_embedded_server(tmp_path):
         if embedded.is_running():
             embedded.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_commands_wait_for_the_database_within_a_bound_then_explain(tmp_path):
+    env = base_env(
+        DATABASE_URL="postgresql://postgres@127.0.0.1:9/nothing_test", DOCMEMO_DB_WAIT_S="2"
+    )
+    for command in (["migrate"], ["seed"], ["serve", "--port", "9"]):
+        result = subprocess.run(
+            [DOCMEMO, *command],
+            env={**env, "COLUMNS": "200"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 1, command
+        assert "Waiting for the database" in result.stdout
+        assert "The database did not answer within 2 s" in result.stdout
+        assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_production_refuses_a_placeholder_secret_key_in_one_line(tmp_path):
+    env = base_env(DOCMEMO_ENVIRONMENT="production", DOCMEMO_SECRET_KEY="CHANGE-ME")
+    result = subprocess.run(
+        [DOCMEMO, "serve"],
+        env={**env, "COLUMNS": "200"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Invalid configuration: DOCMEMO_SECRET_KEY must be set in production" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
