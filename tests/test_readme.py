@@ -30,3 +30,16 @@ def test_the_configuration_table_names_every_setting():
     section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"`((?:DOCMEMO_|DATABASE_)[A-Z_]+)`", section))
     assert documented == Settings.environment_variables()
+
+
+def test_the_deployment_section_names_files_that_exist():
+    section = README.split("## Deployment", 1)[1].split("\n## ", 1)[0]
+    named = set(
+        re.findall(
+            r"(?<![\w/.-])((?:deploy/(?:k8s|compose|docker)/[\w./-]+)|Dockerfile|compose\.yaml|\.env\.example)",
+            section,
+        )
+    )
+    assert {"Dockerfile", "compose.yaml", ".env.example", "deploy/k8s/overlays/gke"} <= named
+    missing = [path for path in named if not (REPO_ROOT / path.rstrip(".")).exists()]
+    assert not missing
