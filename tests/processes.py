@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -81,6 +81,24 @@ def stop(process: subprocess.Popen, signum: int = signal.SIGINT, timeout_s: floa
         process.wait()
 
 
+def wait_until_answers(
+    process: subprocess.Popen, url: str, output: Callable[[], str], timeout_s: float
+) -> None:
+    """Wait until `url` answers 200; fail with the process's `output()` if it exits or
+    does not answer in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args[0]} exited early:\n{output()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer in time:\n{output()}")
+
+
 class Server:
     """`docmemo serve` on a free loopback port, its output in `cwd`/serve-<port>.log."""
 
@@ -98,17 +116,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/status", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"serve did not answer in time:\n{self.output()}")
+        wait_until_answers(self.process, f"{self.url}/status", self.output, timeout_s)
 
     def stop(self, signum: int = signal.SIGINT) -> None:
         stop(self.process, signum)

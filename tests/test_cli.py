@@ -59,16 +59,19 @@ def test_serve_seeds_once_serves_and_keeps_passwords_out_of_the_log(cli_database
     assert "Generated" not in again.output()
 
 
-def run_docmemo(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+def run_docmemo(
+    *args: str, env: dict[str, str], cwd: Path, expect_status: int = 0
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [DOCMEMO, *args],
         env={**env, "COLUMNS": "200"},
         cwd=cwd,
         capture_output=True,
         text=True,
+        timeout=120,
         check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == expect_status, result.stdout + result.stderr
     return result
 
 
@@ -120,16 +123,7 @@ def test_commands_wait_for_the_database_within_a_bound_then_explain(tmp_path):
         DATABASE_URL="postgresql://postgres@127.0.0.1:9/nothing_test", DOCMEMO_DB_WAIT_S="2"
     )
     for command in (["migrate"], ["seed"], ["serve", "--port", "9"]):
-        result = subprocess.run(
-            [DOCMEMO, *command],
-            env={**env, "COLUMNS": "200"},
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert result.returncode == 1, command
+        result = run_docmemo(*command, env=env, cwd=tmp_path, expect_status=1)
         assert "Waiting for the database" in result.stdout
         assert "The database did not answer within 2 s" in result.stdout
         assert "Traceback" not in result.stdout + result.stderr
@@ -137,15 +131,6 @@ def test_commands_wait_for_the_database_within_a_bound_then_explain(tmp_path):
 
 def test_production_refuses_a_placeholder_secret_key_in_one_line(tmp_path):
     env = base_env(DOCMEMO_ENVIRONMENT="production", DOCMEMO_SECRET_KEY="CHANGE-ME")
-    result = subprocess.run(
-        [DOCMEMO, "serve"],
-        env={**env, "COLUMNS": "200"},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 2
+    result = run_docmemo("serve", env=env, cwd=tmp_path, expect_status=2)
     assert "Invalid configuration: DOCMEMO_SECRET_KEY must be set in production" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr

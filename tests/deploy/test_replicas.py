@@ -36,6 +36,7 @@ from tests.processes import (
     fresh_database,
     spawn,
     stop,
+    wait_until_answers,
 )
 
 NGINX_TEMPLATE = Path(__file__).with_name("nginx-replicas.conf")
@@ -85,17 +86,7 @@ class Balancer:
         self.process = spawn(command, env=dict(os.environ), cwd=cwd, log=cwd / "nginx.out")
 
     def wait_ready(self, timeout_s: float = 20) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"nginx exited early:\n{self.errors()}")
-            try:
-                if httpx.get(f"{self.url}/status", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"nginx did not answer in time:\n{self.errors()}")
+        wait_until_answers(self.process, f"{self.url}/status", self.errors, timeout_s)
 
     def stop(self) -> None:
         stop(self.process, signal.SIGTERM)  # fast shutdown: master and worker exit
