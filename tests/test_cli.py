@@ -110,6 +110,7 @@ def test_serve_without_database_url_runs_the_embedded_server(tmp_path):
             assert httpx.get(f"{again.url}/status").json()["database"]["users"] == 300
         finally:
             again.stop(signal.SIGTERM)  # as a container runtime or systemd stops it
+        assert again.process.returncode == 0
         assert "Generated" not in again.output()
         assert not embedded.is_running()  # the last live user stopped it
     finally:

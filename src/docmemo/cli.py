@@ -143,8 +143,9 @@ def seed(
     _print_accounts(report, settings.demo_password)
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    # SIGTERM is how a container runtime or systemd stops a service: a normal exit.
+    raise SystemExit(0)
 
 
 @app.command()
@@ -174,7 +175,7 @@ def serve(
                 _print_accounts(report, settings.demo_password)
         # uvicorn re-raises SIGTERM once it has shut down; make that an exit, so that
         # the embedded server is stopped on the way out as it is after Ctrl-C.
-        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
         # Worker processes read their settings from the environment.
         os.environ["DATABASE_URL"] = settings.database_url or ""
         get_settings.cache_clear()

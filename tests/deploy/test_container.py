@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tomllib
@@ -165,5 +166,7 @@ def test_the_image_s_install_migrates_seeds_and_serves(image_venv, database_url,
         )
         assert healthcheck.returncode == 0, healthcheck.stdout
     finally:
-        server.stop()
+        server.stop(signal.SIGTERM)  # as the container runtime stops it
     assert server.process.returncode == 0, server.output()
+    # Both workers finished their requests and shut down their app.
+    assert server.output().count("Application shutdown complete") == 2
