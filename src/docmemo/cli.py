@@ -6,6 +6,7 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -186,6 +187,8 @@ def serve(
             port=port or settings.port,
             workers=None if reload else (workers or settings.workers),
             reload=reload,
+            # The package's own code, not the whole working directory (with .venv/).
+            reload_dirs=[str(Path(__file__).parent)] if reload else None,
             log_config=log_config(),
             loop="uvloop",
             http="httptools",
