@@ -12,6 +12,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -110,7 +111,6 @@ class Patient(Base):
         *_role_table_args(Role.PATIENT),
         CheckConstraint("mmse BETWEEN 0 AND 30", name="mmse_range"),
         CheckConstraint(f"age BETWEEN 0 AND {MAX_AGE}", name="age_range"),
-        Index("ix_patients_mmse_age", "mmse", "age"),
     )
 
 
@@ -143,6 +143,28 @@ ROLE_TABLES: dict[Role, type[Patient] | type[Caregiver] | type[HealthPro]] = {
     Role.CAREGIVER: Caregiver,
     Role.HEALTHPRO: HealthPro,
 }
+
+
+class PatientCount(Base):
+    """Patients per (MMSE, age), kept exact by triggers on ``patients`` (migration 0003):
+    at most 31 × 131 rows, so counts cost the same at any registry size."""
+
+    __tablename__ = "patient_counts"
+
+    mmse: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    age: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    patients: Mapped[int] = mapped_column(BigInteger)
+
+
+class RoleCount(Base):
+    """Rows of each role table, over a few slots (fewer waits between concurrent
+    writers), kept exact by triggers on the role tables (migration 0003)."""
+
+    __tablename__ = "role_counts"
+
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    users: Mapped[int] = mapped_column(BigInteger)
 
 
 class Session(Base):

@@ -16,17 +16,28 @@ class Comparison(StrEnum):
     UNDER = "under"
 
 
-# Two fixed statements: the comparison is never built from input.
+# Two fixed statements: the comparison is never built from input. They read the
+# counters of patients per (mmse, age) that triggers keep exact (migration 0003):
+# a few thousand rows at most, whatever the size of the registry.
 _COUNT_SQL = {
     Comparison.OVER: text("""
-        SELECT count(*) FROM patients
+        SELECT coalesce(sum(patients), 0)::bigint FROM patient_counts
         WHERE mmse > :mmse AND age >= coalesce(:min_age, 0) AND age <= coalesce(:max_age, 32767)
     """),
     Comparison.UNDER: text("""
-        SELECT count(*) FROM patients
+        SELECT coalesce(sum(patients), 0)::bigint FROM patient_counts
         WHERE mmse < :mmse AND age >= coalesce(:min_age, 0) AND age <= coalesce(:max_age, 32767)
     """),
 }
+# Every user has exactly one role row (a constraint trigger sees to it at commit),
+# so the users are the sum of the role counters.
+REGISTRY_COUNTS_SQL = text("""
+    SELECT coalesce(sum(users), 0)::bigint AS users,
+           coalesce(sum(users) FILTER (WHERE status = 'patient'), 0)::bigint AS patients,
+           coalesce(sum(users) FILTER (WHERE status = 'caregiver'), 0)::bigint AS caregivers,
+           coalesce(sum(users) FILTER (WHERE status = 'healthpro'), 0)::bigint AS healthpros
+    FROM role_counts
+""")
 
 
 def check_age_bounds(min_age: int | None, max_age: int | None) -> None:
@@ -53,15 +64,6 @@ async def count_patients(
 
 
 async def registry_counts(db: AsyncSession) -> RegistryCounts:
-    row = (
-        await db.execute(
-            text("""
-                SELECT (SELECT count(*) FROM users) AS users,
-                       (SELECT count(*) FROM patients) AS patients,
-                       (SELECT count(*) FROM caregivers) AS caregivers,
-                       (SELECT count(*) FROM healthpros) AS healthpros
-            """)
-        )
-    ).one()
+    row = (await db.execute(REGISTRY_COUNTS_SQL)).one()
     await db.commit()
     return RegistryCounts(**row._mapping)
