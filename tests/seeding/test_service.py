@@ -21,6 +21,7 @@ from docmemo.seeding.service import (
     seed_if_empty,
 )
 from docmemo.users.names import name_key
+from tests.db.test_schema import insert_user, refused
 
 PASSWORD = "Demo-Password-1"
 USERS = 2_345  # not a multiple of 100, and P/C is not an integer
@@ -355,3 +356,36 @@ def test_invalid_count_leaves_the_registry_intact(seeded: SeedReport, clean_db: 
     with pytest.raises(ValueError, match="negative"):
         rebuild_registry(clean_db, -1, SEED, PASSWORD, progress=False)
     assert _table_counts(clean_db) == _report_counts(seeded)
+
+
+_SCHEMA_OBJECTS = text("""
+    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' '
+           || pg_get_constraintdef(oid) || ' validated=' || convalidated
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'index ' || pg_get_indexdef(indexrelid) || ' valid=' || indisvalid
+    FROM pg_index JOIN pg_class ON pg_class.oid = indrelid
+    WHERE relnamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname || ' enabled=' || tgenabled::text
+    FROM pg_trigger WHERE NOT tgisinternal
+""")
+
+
+def test_a_rebuild_leaves_every_key_index_and_trigger_as_the_migrations_made_them(
+    clean_db: Engine,
+) -> None:
+    # The load drops keys and indexes and disables a trigger for speed (_bulk_load).
+    with clean_db.connect() as conn:
+        before = set(conn.execute(_SCHEMA_OBJECTS).scalars())
+    rebuild_registry(clean_db, 300, 5, "pw", progress=False)
+    with clean_db.connect() as conn:
+        after = set(conn.execute(_SCHEMA_OBJECTS).scalars())
+    assert after == before
+    assert any("users_check_role_row enabled=O" in item for item in after)
+    assert any("uq_users_name_key" in item for item in after)
+
+
+def test_rules_are_enforced_again_after_a_rebuild(clean_db: Engine) -> None:
+    rebuild_registry(clean_db, 300, 5, "pw", progress=False)
+    assert refused(clean_db, lambda conn: insert_user(conn, "patient"))
