@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, make_url, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docmemo.config import Settings
 from docmemo.db.engine import sync_engine
@@ -135,7 +135,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def db(app: FastAPI) -> AsyncIterator[AsyncSession]:
-    """A database session for calling service functions directly."""
-    async with app.state.sessionmaker() as session:
-        yield session
+async def db(app: FastAPI) -> AsyncIterator[AsyncConnection]:
+    """A database connection for calling service functions directly."""
+    async with app.state.engine.connect() as connection:
+        yield connection

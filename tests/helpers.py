@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docmemo.auth.schemas import Identity
 from docmemo.config import Settings
@@ -39,7 +39,7 @@ def unique_name(prefix: str = "Test") -> str:
 
 
 async def make_user(
-    db: AsyncSession,
+    db: AsyncConnection,
     role: Role,
     name: str | None = None,
     password: str = PASSWORD,

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from docmemo.auth import service
 from docmemo.auth.schemas import Identity
 from docmemo.config import Settings
-from docmemo.db.engine import DbSession
+from docmemo.db.engine import DbConnection
 from docmemo.errors import Forbidden, NotAuthenticated
 
 
@@ -33,7 +33,7 @@ SessionToken = Annotated[str | None, Depends(session_token)]
 
 
 async def optional_identity(
-    db: DbSession, settings: AppSettings, token: SessionToken
+    db: DbConnection, settings: AppSettings, token: SessionToken
 ) -> Identity | None:
     if token is None or len(token) > 256:
         return None

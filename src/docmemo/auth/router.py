@@ -13,7 +13,7 @@ from docmemo.auth.dependencies import AppSettings, SessionToken
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
 from docmemo.auth.schemas import LoginOut, LogoutOut
 from docmemo.config import Settings
-from docmemo.db.engine import DbSession
+from docmemo.db.engine import DbConnection
 from docmemo.db.models import MAX_NAME_LENGTH
 from docmemo.web.schemas import error_responses
 
@@ -49,7 +49,7 @@ def cookie_is_secure(request: Request, settings: Settings) -> bool:
 async def _login(
     request: Request,
     response: Response,
-    db: DbSession,
+    db: DbConnection,
     settings: Settings,
     previous_token: str | None,
     name: str,
@@ -79,7 +79,7 @@ def _set_session_cookie(
 async def login_with_query(
     request: Request,
     response: Response,
-    db: DbSession,
+    db: DbConnection,
     settings: AppSettings,
     previous_token: SessionToken,
     name: LoginName,
@@ -94,7 +94,7 @@ async def login_with_query(
 async def login_with_form(
     request: Request,
     response: Response,
-    db: DbSession,
+    db: DbConnection,
     settings: AppSettings,
     previous_token: SessionToken,
     name: Annotated[str, Form(min_length=1, max_length=MAX_NAME_LENGTH)],
@@ -108,7 +108,7 @@ async def login_with_form(
 async def logout(
     request: Request,
     response: Response,
-    db: DbSession,
+    db: DbConnection,
     settings: AppSettings,
     token: SessionToken,
 ) -> LogoutOut:

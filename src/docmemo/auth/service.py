@@ -20,7 +20,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docmemo.auth.passwords import dummy_hash, verify_password_off_loop
 from docmemo.auth.schemas import Identity
@@ -80,7 +80,7 @@ _COUNT_ATTEMPT = text("""
 """)
 
 
-async def admit_attempt(db: AsyncSession, name: str, settings: Settings) -> None:
+async def admit_attempt(db: AsyncConnection, name: str, settings: Settings) -> None:
     """Refuse (429) a locked account; otherwise count this attempt as a failure *before*
     the password is checked (a success clears the count). Counting first means that
     many concurrent guesses cannot all slip in before the first failure is recorded."""
@@ -102,7 +102,7 @@ async def admit_attempt(db: AsyncSession, name: str, settings: Settings) -> None
 
 
 async def login(
-    db: AsyncSession,
+    db: AsyncConnection,
     name: str,
     password: str,
     settings: Settings,
@@ -141,7 +141,7 @@ async def login(
 
 
 async def _insert_session(
-    db: AsyncSession, user_id: str, settings: Settings
+    db: AsyncConnection, user_id: str, settings: Settings
 ) -> tuple[str, datetime]:
     token = secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.session_lifetime_s)
@@ -164,7 +164,9 @@ async def _insert_session(
     return token, expires_at
 
 
-async def identity_for_token(db: AsyncSession, token: str, settings: Settings) -> Identity | None:
+async def identity_for_token(
+    db: AsyncConnection, token: str, settings: Settings
+) -> Identity | None:
     row = (
         await db.execute(
             _SESSION_IDENTITY, {"token_hash": token_digest(token, settings.secret_key)}
@@ -175,7 +177,7 @@ async def identity_for_token(db: AsyncSession, token: str, settings: Settings) -
     return Identity(user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty)
 
 
-async def end_session(db: AsyncSession, token: str, settings: Settings) -> bool:
+async def end_session(db: AsyncConnection, token: str, settings: Settings) -> bool:
     """End the session of this token; True when there was one. The caller commits."""
     result = await db.execute(
         text("DELETE FROM sessions WHERE token_hash = :token_hash"),
@@ -184,7 +186,7 @@ async def end_session(db: AsyncSession, token: str, settings: Settings) -> bool:
     return result.rowcount > 0
 
 
-async def logout(db: AsyncSession, token: str | None, settings: Settings) -> bool:
+async def logout(db: AsyncConnection, token: str | None, settings: Settings) -> bool:
     ended = bool(token) and await end_session(db, token, settings)
     await db.commit()
     return ended

@@ -10,12 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from docmemo.config import Settings
 from docmemo.errors import DatabaseUnavailable
@@ -32,7 +27,9 @@ def make_async_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_connect_timeout_s,
-        pool_pre_ping=True,
+        # No pre-ping: it would cost every request a second round trip. A connection
+        # found dead is an error for that request (503) and the pool then replaces
+        # every connection opened before it (SQLAlchemy's disconnect handling).
         connect_args=_connect_args(settings),
     )
 
@@ -48,14 +45,24 @@ def sync_engine(settings: Settings) -> Iterator[Engine]:
         engine.dispose()
 
 
-async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; services decide where their transactions begin and end."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        yield session
+def get_engine(request: Request) -> AsyncEngine:
+    return request.app.state.engine
 
 
-DbSession = Annotated[AsyncSession, Depends(get_db)]
+# For the few pages that must answer even when the database does not (/status, the
+# readiness probe): they connect themselves, inside their own error handling.
+DbEngine = Annotated[AsyncEngine, Depends(get_engine)]
+
+
+async def get_db(engine: DbEngine) -> AsyncIterator[AsyncConnection]:
+    """One pooled connection per request (Core, no ORM session: the services write
+    their SQL); services decide where their transactions begin and end, and one
+    left open is rolled back when the request ends."""
+    async with engine.connect() as connection:
+        yield connection
+
+
+DbConnection = Annotated[AsyncConnection, Depends(get_db)]
 
 
 # What a lost or refused database connection raises, at connect time or mid-request.

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from docmemo.auth.dependencies import Neurologist
-from docmemo.db.engine import DbSession
+from docmemo.db.engine import DbConnection
 from docmemo.prediction import service
 from docmemo.prediction.schemas import PredictionOut
 from docmemo.web.schemas import error_responses
@@ -25,7 +25,7 @@ router = APIRouter(tags=["prediction"])
     ),
 )
 async def predict_patient(
-    db: DbSession,
+    db: DbConnection,
     _: Neurologist,
     name: Annotated[str, Path(description="The patient's name; case is ignored")],
     months: Annotated[int, Query(ge=1, le=60, description="Horizon in months")] = 12,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docmemo.db.models import Role
 from docmemo.errors import NotFound
@@ -12,7 +12,7 @@ from docmemo.users.service import UserRecord, find_record
 
 
 async def predict_for_patient(
-    db: AsyncSession, raw_name: str, months: int
+    db: AsyncConnection, raw_name: str, months: int
 ) -> tuple[UserRecord, MmsePrediction]:
     """The patient of this name and the model's prediction ``months`` ahead."""
     record = await find_record(db, clean_name(raw_name))

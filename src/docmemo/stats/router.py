@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from docmemo.db.engine import DbSession
+from docmemo.db.engine import DbConnection
 from docmemo.db.models import MAX_AGE
 from docmemo.stats import service
 from docmemo.stats.schemas import CountOut
@@ -26,7 +26,7 @@ _RESPONSES = error_responses(e422="mmse outside 0–30, a negative age, or min_a
     "/count_over/{mmse}", response_model=CountOut, responses=_RESPONSES, dependencies=[_BOUNDS_ONLY]
 )
 async def count_over(
-    db: DbSession, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
+    db: DbConnection, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
 ) -> CountOut:
     """Patients with an MMSE strictly over `mmse`, aged between the bounds inclusive."""
     return CountOut(
@@ -41,7 +41,7 @@ async def count_over(
     dependencies=[_BOUNDS_ONLY],
 )
 async def count_under(
-    db: DbSession, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
+    db: DbConnection, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
 ) -> CountOut:
     """Patients with an MMSE strictly under `mmse`, aged between the bounds inclusive."""
     return CountOut(

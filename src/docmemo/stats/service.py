@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docmemo.errors import InvalidInput
 from docmemo.stats.schemas import RegistryCounts
@@ -46,7 +46,7 @@ def check_age_bounds(min_age: int | None, max_age: int | None) -> None:
 
 
 async def count_patients(
-    db: AsyncSession,
+    db: AsyncConnection,
     comparison: Comparison,
     mmse: int,
     min_age: int | None = None,
@@ -63,7 +63,7 @@ async def count_patients(
     return count
 
 
-async def registry_counts(db: AsyncSession) -> RegistryCounts:
+async def registry_counts(db: AsyncConnection) -> RegistryCounts:
     row = (await db.execute(REGISTRY_COUNTS_SQL)).one()
     await db.commit()
     return RegistryCounts(**row._mapping)

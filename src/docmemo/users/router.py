@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from docmemo.auth.dependencies import LoggedInUser, MaybeUser
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
-from docmemo.db.engine import DbSession
+from docmemo.db.engine import DbConnection
 from docmemo.db.models import MAX_AGE, Role, Specialty
 from docmemo.users import service
 from docmemo.users.schemas import CaregiverOut, HealthProOut, NewUser, PatientOut, UserOut
@@ -48,7 +48,7 @@ def to_out(record: service.UserRecord) -> PatientOut | CaregiverOut | HealthProO
     ),
 )
 async def create_user(
-    db: DbSession,
+    db: DbConnection,
     actor: MaybeUser,
     name: NamePath,
     status: Annotated[Role, Query(description="caregiver, healthpro or patient")],
@@ -84,7 +84,7 @@ async def create_user(
     ),
 )
 async def get_user_by_name(
-    db: DbSession, viewer: LoggedInUser, name: NamePath
+    db: DbConnection, viewer: LoggedInUser, name: NamePath
 ) -> PatientOut | CaregiverOut | HealthProOut:
     """A user's record. Health professionals may read anyone; caregivers themselves and
     their patients; patients themselves."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from psycopg import errors as pg_errors
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docmemo.auth.passwords import hash_password_off_loop
 from docmemo.auth.schemas import Identity
@@ -87,14 +87,14 @@ _FIND_RECORD = text("""
 """)
 
 
-async def find_record(db: AsyncSession, name: str) -> UserRecord | None:
+async def find_record(db: AsyncConnection, name: str) -> UserRecord | None:
     row = (await db.execute(_FIND_RECORD, {"name": name})).one_or_none()
     if row is None:
         return None
     return UserRecord(**{**row._mapping, "status": Role(row.status)})
 
 
-async def read_record(db: AsyncSession, viewer: Identity, raw_name: str) -> UserRecord:
+async def read_record(db: AsyncConnection, viewer: Identity, raw_name: str) -> UserRecord:
     """The record of this name, if the viewer may read it; otherwise NotFound, the same
     answer as for a name nobody has, so that nothing can be learnt from it."""
     record = await find_record(db, clean_name(raw_name))
@@ -105,7 +105,7 @@ async def read_record(db: AsyncSession, viewer: Identity, raw_name: str) -> User
 
 
 async def create_user(
-    db: AsyncSession, actor: Identity | None, raw_name: str, new_user: NewUser
+    db: AsyncConnection, actor: Identity | None, raw_name: str, new_user: NewUser
 ) -> UserRecord:
     """Add a user and its role row in one transaction (409 if the name exists in any case)."""
     name = clean_name(raw_name)
@@ -150,21 +150,21 @@ def _integrity_error_to_domain(error: IntegrityError) -> Exception:
     return error
 
 
-async def _name_exists(db: AsyncSession, name: str) -> bool:
+async def _name_exists(db: AsyncConnection, name: str) -> bool:
     result = await db.execute(
         text("SELECT 1 FROM users WHERE name_key(name) = name_key(:name)"), {"name": name}
     )
     return result.first() is not None
 
 
-async def _caregiver_exists(db: AsyncSession, user_id: str) -> bool:
+async def _caregiver_exists(db: AsyncConnection, user_id: str) -> bool:
     result = await db.execute(
         text("SELECT 1 FROM caregivers WHERE user_id = :user_id"), {"user_id": user_id}
     )
     return result.first() is not None
 
 
-async def _insert(db: AsyncSession, record: UserRecord, password_hash: str) -> None:
+async def _insert(db: AsyncConnection, record: UserRecord, password_hash: str) -> None:
     params = {
         "user_id": record.user_id,
         "name": record.name,

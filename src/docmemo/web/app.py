@@ -8,7 +8,6 @@ from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from docmemo import __version__
 from docmemo.auth.router import router as auth_router
@@ -41,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_async_engine(settings)
-        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        app.state.engine = engine
         try:
             yield
         finally:

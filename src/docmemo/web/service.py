@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS
 from docmemo.db.migrate import current_revision
@@ -15,7 +15,7 @@ READINESS_TIMEOUT_S = 2.0
 
 
 async def check_readiness(
-    db: AsyncSession, schema_head: str | None, known_revisions: frozenset[str]
+    engine: AsyncEngine, schema_head: str | None, known_revisions: frozenset[str]
 ) -> None:
     """Raise unless the database answers and its schema is ready for this version: at
     ``schema_head``, or at a revision this version does not know. The latter is a newer
@@ -23,9 +23,8 @@ async def check_readiness(
     the pods of the older version keep serving until they are replaced."""
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_S):
-            connection = await db.connection()
-            revision = await connection.run_sync(current_revision)
-            await db.commit()
+            async with engine.connect() as connection:
+                revision = await connection.run_sync(current_revision)
     except (TimeoutError, *DATABASE_UNAVAILABLE_ERRORS) as error:
         raise DatabaseUnavailable from error
     if revision == schema_head or (revision is not None and revision not in known_revisions):
