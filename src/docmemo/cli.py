@@ -190,6 +190,7 @@ def serve(
             # The package's own code, not the whole working directory (with .venv/).
             reload_dirs=[str(Path(__file__).parent)] if reload else None,
             log_config=log_config(),
+            access_log=settings.access_log,
             loop="uvloop",
             http="httptools",
             timeout_graceful_shutdown=10,

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # One line per request (passwords redacted). Off saves that work on every request
+    # (docs/BENCHMARKS.md measures it); keep it on unless a proxy logs the requests.
+    access_log: bool = True
 
     # Sessions and passwords
     secret_key: str = DEV_SECRET_KEY
