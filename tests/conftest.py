@@ -17,8 +17,8 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from psycopg import AsyncConnection
 from sqlalchemy import Engine, make_url, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docmemo.config import Settings
 from docmemo.db.engine import sync_engine
@@ -136,6 +136,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def db(app: FastAPI) -> AsyncIterator[AsyncConnection]:
-    """A database connection for calling service functions directly."""
-    async with app.state.engine.connect() as connection:
+    """A pooled connection of the app, for calling service functions directly."""
+    async with app.state.pool.connection() as connection:
         yield connection

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".docmemo")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    # How long a request waits for a pooled connection before answering 503.
+    db_pool_timeout_s: float = Field(default=2.0, gt=0)
     # How long commands wait for the database to answer at start before giving up
     # (a container may start before its database does).
     db_wait_s: float = Field(default=60.0, ge=0)

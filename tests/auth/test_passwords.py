@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 from docmemo.auth import passwords
@@ -33,6 +34,16 @@ async def test_concurrent_verifications_are_bounded_and_all_answered(monkeypatch
     )
     assert results == [attempt == "right" for attempt in attempts]
     assert most_at_once == passwords.MAX_CONCURRENT_HASHES
+
+
+async def test_hashing_threads_run_at_a_lower_priority():
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(passwords._hashing_threads, niceness) == (
+        niceness() + passwords.HASHING_NICENESS
+    )
 
 
 async def test_hashing_off_the_loop_gives_a_verifiable_argon2id_hash():

@@ -137,10 +137,15 @@ async def test_a_creation_answered_201_is_in_the_next_count(client, clean_db):
     assert status_after["users"] == status_before["users"] + 1
 
 
-def _relations_read(engine: Engine, statement, params: dict) -> set[str]:
-    """The tables and indexes the plan of `statement` reads."""
-    with engine.connect() as conn:
-        plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {statement.text}"), params).scalar_one()
+def _relations_read(engine: Engine, sql: str, params: dict) -> set[str]:
+    """The tables and indexes the plan of `sql` (the service's own text) reads."""
+    connection = engine.raw_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            (plan,) = cursor.fetchone()
+    finally:
+        connection.close()
     found: set[str] = set()
 
     def walk(node: dict) -> None:

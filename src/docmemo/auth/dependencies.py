@@ -13,14 +13,14 @@ from docmemo.db.engine import DbConnection
 from docmemo.errors import Forbidden, NotAuthenticated
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
-def session_token(request: Request, settings: AppSettings) -> str | None:
+async def session_token(request: Request, settings: AppSettings) -> str | None:
     """The session token from the cookie, or from an 'Authorization: Bearer' header."""
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
@@ -37,9 +37,7 @@ async def optional_identity(
 ) -> Identity | None:
     if token is None or len(token) > 256:
         return None
-    identity = await service.identity_for_token(db, token, settings)
-    await db.commit()
-    return identity
+    return await service.identity_for_token(db, token, settings)
 
 
 MaybeUser = Annotated[Identity | None, Depends(optional_identity)]

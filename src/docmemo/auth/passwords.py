@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
-import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -32,27 +34,35 @@ def dummy_hash() -> str:
     return hash_password("no such user: equal-time comparison only")
 
 
-# Each Argon2 computation holds 19 MiB: at most this many at once per process, so a
-# burst of logins waits its turn instead of growing memory past a container's limit
-# (the thread pool alone would run 40). More than the cores would not finish sooner.
-MAX_CONCURRENT_HASHES = max(2, os.cpu_count() or 2)
-_hashing_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+# Argon2 runs in a small pool of threads of its own, at a lower CPU priority:
+# - each computation holds 19 MiB, and each thread that ever ran one keeps its
+#   memory arena, so a burst of logins on the default pool (40 threads) left workers
+#   at 500+ MB; two threads bound it to about 40 MB;
+# - a burst of logins would otherwise take every core from the requests that only
+#   read (a count takes a millisecond; a login 40 ms of a core, on purpose); at nice
+#   10 the hashing threads get the cores the other requests leave.
+MAX_CONCURRENT_HASHES = 2
+HASHING_NICENESS = 10
 
 
-def _verify_in_slot(password_hash: str, password: str) -> bool:
-    with _hashing_slots:
-        return verify_password(password_hash, password)
+def _lower_this_threads_priority() -> None:
+    with contextlib.suppress(AttributeError, OSError):  # Linux has per-thread nice values
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
-def _hash_in_slot(password: str) -> str:
-    with _hashing_slots:
-        return hash_password(password)
+_hashing_threads = ThreadPoolExecutor(
+    max_workers=MAX_CONCURRENT_HASHES,
+    thread_name_prefix="argon2",
+    initializer=_lower_this_threads_priority,
+)
 
 
 async def verify_password_off_loop(password_hash: str, password: str) -> bool:
-    """Argon2 is slow on purpose: run it in a worker thread, never on the event loop."""
-    return await anyio.to_thread.run_sync(_verify_in_slot, password_hash, password)
+    """Argon2 is slow on purpose: run it in a hashing thread, never on the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_hashing_threads, verify_password, password_hash, password)
 
 
 async def hash_password_off_loop(password: str) -> str:
-    return await anyio.to_thread.run_sync(_hash_in_slot, password)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_hashing_threads, hash_password, password)

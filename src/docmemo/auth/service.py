@@ -19,8 +19,7 @@ import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
 
 from docmemo.auth.passwords import dummy_hash, verify_password_off_loop
 from docmemo.auth.schemas import Identity
@@ -40,63 +39,61 @@ def throttle_key(name: str) -> str:
     return name_key(name)
 
 
-_FIND_LOGIN = text("""
+_FIND_LOGIN = """
     SELECT u.user_id, u.name, u.status, h.specialty, u.password
     FROM users u LEFT JOIN healthpros h ON h.user_id = u.user_id
-    WHERE name_key(u.name) = name_key(:name)
-""")
+    WHERE name_key(u.name) = name_key(%(name)s)
+"""
 
-_SESSION_IDENTITY = text("""
+_SESSION_IDENTITY = """
     SELECT u.user_id, u.name, u.status, h.specialty
     FROM sessions s
     JOIN users u ON u.user_id = s.user_id
     LEFT JOIN healthpros h ON h.user_id = u.user_id
-    WHERE s.token_hash = :token_hash AND s.expires_at > now()
-""")
+    WHERE s.token_hash = %(token_hash)s AND s.expires_at > now()
+"""
 
 # One atomic statement per attempt: concurrent attempts on one account queue on its
 # row. While the account is locked the row is left as it is (``refused``: the
 # attempt is not counted and gets 429); otherwise the attempt is counted as a
 # failure, the count restarting when the last failure is older than the window.
-_COUNT_ATTEMPT = text("""
+_COUNT_ATTEMPT = """
     INSERT INTO login_throttle AS t (account_key, failures, last_failure_at, locked_until)
-    VALUES (:key, 1, now(), CASE WHEN :max_failures <= 1
-                                 THEN now() + make_interval(secs => :base_s) END)
+    VALUES (%(key)s, 1, now(), CASE WHEN %(max_failures)s <= 1
+                                 THEN now() + make_interval(secs => %(base_s)s) END)
     ON CONFLICT (account_key) DO UPDATE SET
         failures = CASE
             WHEN t.locked_until > now() THEN t.failures
-            WHEN t.last_failure_at < now() - make_interval(secs => :window_s) THEN 1
+            WHEN t.last_failure_at < now() - make_interval(secs => %(window_s)s) THEN 1
             ELSE t.failures + 1 END,
         last_failure_at = CASE WHEN t.locked_until > now() THEN t.last_failure_at ELSE now() END,
         locked_until = CASE
             WHEN t.locked_until > now() THEN t.locked_until
-            WHEN t.last_failure_at < now() - make_interval(secs => :window_s)
-                THEN CASE WHEN :max_failures <= 1 THEN now() + make_interval(secs => :base_s) END
-            WHEN t.failures + 1 >= :max_failures THEN now() + make_interval(secs => least(
-                :base_s * power(2, least(t.failures + 1 - :max_failures, 30)), :cap_s))
+            WHEN t.last_failure_at < now() - make_interval(secs => %(window_s)s) THEN
+                CASE WHEN %(max_failures)s <= 1 THEN now() + make_interval(secs => %(base_s)s) END
+            WHEN t.failures + 1 >= %(max_failures)s THEN now() + make_interval(secs => least(
+                %(base_s)s * power(2, least(t.failures + 1 - %(max_failures)s, 30)), %(cap_s)s))
         END
     RETURNING last_failure_at <> now() AS refused,
               ceil(extract(epoch FROM locked_until - now()))::int AS retry_after_s
-""")
+"""
 
 
 async def admit_attempt(db: AsyncConnection, name: str, settings: Settings) -> None:
     """Refuse (429) a locked account; otherwise count this attempt as a failure *before*
     the password is checked (a success clears the count). Counting first means that
     many concurrent guesses cannot all slip in before the first failure is recorded."""
-    attempt = (
-        await db.execute(
-            _COUNT_ATTEMPT,
-            {
-                "key": throttle_key(name),
-                "max_failures": settings.login_max_failures,
-                "base_s": settings.login_lockout_base_s,
-                "cap_s": settings.login_lockout_max_s,
-                "window_s": FAILURE_WINDOW.total_seconds(),
-            },
-        )
-    ).one()
-    await db.commit()
+    cursor = await db.execute(
+        _COUNT_ATTEMPT,
+        {
+            "key": throttle_key(name),
+            "max_failures": settings.login_max_failures,
+            "base_s": settings.login_lockout_base_s,
+            "cap_s": settings.login_lockout_max_s,
+            "window_s": FAILURE_WINDOW.total_seconds(),
+        },
+    )
+    attempt = await cursor.fetchone()
     if attempt.refused:
         raise TooManyAttempts(retry_after_s=attempt.retry_after_s)
 
@@ -120,9 +117,7 @@ async def login(
         await verify_password_off_loop(dummy_hash(), password)
         raise InvalidCredentials()
     await admit_attempt(db, name, settings)
-    row = (await db.execute(_FIND_LOGIN, {"name": name})).one_or_none()
-    # Give the connection back to the pool while Argon2 runs.
-    await db.commit()
+    row = await (await db.execute(_FIND_LOGIN, {"name": name})).fetchone()
     password_hash = row.password if row is not None else dummy_hash()
     password_ok = await verify_password_off_loop(password_hash, password)
     if row is None or not password_ok:
@@ -130,13 +125,13 @@ async def login(
     identity = Identity(
         user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty
     )
-    await db.execute(
-        text("DELETE FROM login_throttle WHERE account_key = :key"), {"key": throttle_key(name)}
-    )
-    if previous_token:
-        await end_session(db, previous_token, settings)
-    token, expires_at = await _insert_session(db, identity.user_id, settings)
-    await db.commit()
+    async with db.transaction():
+        await db.execute(
+            "DELETE FROM login_throttle WHERE account_key = %(key)s", {"key": throttle_key(name)}
+        )
+        if previous_token:
+            await end_session(db, previous_token, settings)
+        token, expires_at = await _insert_session(db, identity.user_id, settings)
     return identity, token, expires_at
 
 
@@ -147,14 +142,12 @@ async def _insert_session(
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.session_lifetime_s)
     # Expired sessions of this user go now rather than piling up.
     await db.execute(
-        text("DELETE FROM sessions WHERE user_id = :user_id AND expires_at <= now()"),
+        "DELETE FROM sessions WHERE user_id = %(user_id)s AND expires_at <= now()",
         {"user_id": user_id},
     )
     await db.execute(
-        text(
-            "INSERT INTO sessions (token_hash, user_id, expires_at) "
-            "VALUES (:token_hash, :user_id, :expires_at)"
-        ),
+        "INSERT INTO sessions (token_hash, user_id, expires_at) "
+        "VALUES (%(token_hash)s, %(user_id)s, %(expires_at)s)",
         {
             "token_hash": token_digest(token, settings.secret_key),
             "user_id": user_id,
@@ -167,26 +160,23 @@ async def _insert_session(
 async def identity_for_token(
     db: AsyncConnection, token: str, settings: Settings
 ) -> Identity | None:
-    row = (
-        await db.execute(
-            _SESSION_IDENTITY, {"token_hash": token_digest(token, settings.secret_key)}
-        )
-    ).one_or_none()
+    cursor = await db.execute(
+        _SESSION_IDENTITY, {"token_hash": token_digest(token, settings.secret_key)}
+    )
+    row = await cursor.fetchone()
     if row is None:
         return None
     return Identity(user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty)
 
 
 async def end_session(db: AsyncConnection, token: str, settings: Settings) -> bool:
-    """End the session of this token; True when there was one. The caller commits."""
-    result = await db.execute(
-        text("DELETE FROM sessions WHERE token_hash = :token_hash"),
+    """End the session of this token; True when there was one."""
+    cursor = await db.execute(
+        "DELETE FROM sessions WHERE token_hash = %(token_hash)s",
         {"token_hash": token_digest(token, settings.secret_key)},
     )
-    return result.rowcount > 0
+    return cursor.rowcount > 0
 
 
 async def logout(db: AsyncConnection, token: str | None, settings: Settings) -> bool:
-    ended = bool(token) and await end_session(db, token, settings)
-    await db.commit()
-    return ended
+    return bool(token) and await end_session(db, token, settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
 
 from docmemo.db.models import Role
 from docmemo.errors import NotFound
@@ -16,7 +16,6 @@ async def predict_for_patient(
 ) -> tuple[UserRecord, MmsePrediction]:
     """The patient of this name and the model's prediction ``months`` ahead."""
     record = await find_record(db, clean_name(raw_name))
-    await db.commit()
     if record is None or record.status is not Role.PATIENT:
         raise NotFound("No such patient")
     assert record.mmse is not None

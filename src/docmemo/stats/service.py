@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
 
 from docmemo.errors import InvalidInput
 from docmemo.stats.schemas import RegistryCounts
@@ -20,24 +19,28 @@ class Comparison(StrEnum):
 # counters of patients per (mmse, age) that triggers keep exact (migration 0003):
 # a few thousand rows at most, whatever the size of the registry.
 _COUNT_SQL = {
-    Comparison.OVER: text("""
+    Comparison.OVER: """
         SELECT coalesce(sum(patients), 0)::bigint FROM patient_counts
-        WHERE mmse > :mmse AND age >= coalesce(:min_age, 0) AND age <= coalesce(:max_age, 32767)
-    """),
-    Comparison.UNDER: text("""
+        WHERE mmse > %(mmse)s
+          AND age >= coalesce(%(min_age)s::smallint, 0)
+          AND age <= coalesce(%(max_age)s::smallint, 32767)
+    """,
+    Comparison.UNDER: """
         SELECT coalesce(sum(patients), 0)::bigint FROM patient_counts
-        WHERE mmse < :mmse AND age >= coalesce(:min_age, 0) AND age <= coalesce(:max_age, 32767)
-    """),
+        WHERE mmse < %(mmse)s
+          AND age >= coalesce(%(min_age)s::smallint, 0)
+          AND age <= coalesce(%(max_age)s::smallint, 32767)
+    """,
 }
 # Every user has exactly one role row (a constraint trigger sees to it at commit),
 # so the users are the sum of the role counters.
-REGISTRY_COUNTS_SQL = text("""
+REGISTRY_COUNTS_SQL = """
     SELECT coalesce(sum(users), 0)::bigint AS users,
            coalesce(sum(users) FILTER (WHERE status = 'patient'), 0)::bigint AS patients,
            coalesce(sum(users) FILTER (WHERE status = 'caregiver'), 0)::bigint AS caregivers,
            coalesce(sum(users) FILTER (WHERE status = 'healthpro'), 0)::bigint AS healthpros
     FROM role_counts
-""")
+"""
 
 
 def check_age_bounds(min_age: int | None, max_age: int | None) -> None:
@@ -55,15 +58,13 @@ async def count_patients(
     """Patients whose MMSE is strictly over/under ``mmse``, aged within the bounds
     (inclusive; either bound optional)."""
     check_age_bounds(min_age, max_age)
-    result = await db.execute(
+    cursor = await db.execute(
         _COUNT_SQL[comparison], {"mmse": mmse, "min_age": min_age, "max_age": max_age}
     )
-    count = result.scalar_one()
-    await db.commit()
+    (count,) = await cursor.fetchone()
     return count
 
 
 async def registry_counts(db: AsyncConnection) -> RegistryCounts:
-    row = (await db.execute(REGISTRY_COUNTS_SQL)).one()
-    await db.commit()
-    return RegistryCounts(**row._mapping)
+    row = await (await db.execute(REGISTRY_COUNTS_SQL)).fetchone()
+    return RegistryCounts(**row._asdict())

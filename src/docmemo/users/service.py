@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from psycopg import AsyncConnection
 from psycopg import errors as pg_errors
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docmemo.auth.passwords import hash_password_off_loop
 from docmemo.auth.schemas import Identity
@@ -78,27 +76,26 @@ def can_read(viewer: Identity, record: UserRecord) -> bool:
     )
 
 
-_FIND_RECORD = text("""
+_FIND_RECORD = """
     SELECT u.user_id, u.name, u.status, p.age, p.mmse, p.caregiver_id, h.specialty
     FROM users u
     LEFT JOIN patients p ON p.user_id = u.user_id
     LEFT JOIN healthpros h ON h.user_id = u.user_id
-    WHERE name_key(u.name) = name_key(:name)
-""")
+    WHERE name_key(u.name) = name_key(%(name)s)
+"""
 
 
 async def find_record(db: AsyncConnection, name: str) -> UserRecord | None:
-    row = (await db.execute(_FIND_RECORD, {"name": name})).one_or_none()
+    row = await (await db.execute(_FIND_RECORD, {"name": name})).fetchone()
     if row is None:
         return None
-    return UserRecord(**{**row._mapping, "status": Role(row.status)})
+    return UserRecord(**{**row._asdict(), "status": Role(row.status)})
 
 
 async def read_record(db: AsyncConnection, viewer: Identity, raw_name: str) -> UserRecord:
     """The record of this name, if the viewer may read it; otherwise NotFound, the same
     answer as for a name nobody has, so that nothing can be learnt from it."""
     record = await find_record(db, clean_name(raw_name))
-    await db.commit()
     if record is None or not can_read(viewer, record):
         raise NotFound("No such user, or none you may see")
     return record
@@ -119,7 +116,6 @@ async def create_user(
         raise NameTaken()
     if caregiver_id is not None and not await _caregiver_exists(db, caregiver_id):
         raise InvalidInput("caregiver_id does not name an existing caregiver")
-    await db.commit()  # hash with no transaction open
     password_hash = await hash_password_off_loop(new_user.password)
 
     record = UserRecord(
@@ -132,36 +128,35 @@ async def create_user(
         specialty=new_user.specialty.value if new_user.specialty else None,
     )
     try:
-        await _insert(db, record, password_hash)
-        await db.commit()
-    except IntegrityError as error:
-        await db.rollback()
+        # The user and its role row in one transaction (the role rule is checked at commit).
+        async with db.transaction():
+            await _insert(db, record, password_hash)
+    except pg_errors.IntegrityError as error:
         raise _integrity_error_to_domain(error) from None
     return record
 
 
-def _integrity_error_to_domain(error: IntegrityError) -> Exception:
-    cause = error.orig
-    if isinstance(cause, pg_errors.UniqueViolation) and cause.diag.constraint_name == _NAME_INDEX:
+def _integrity_error_to_domain(error: pg_errors.IntegrityError) -> Exception:
+    if isinstance(error, pg_errors.UniqueViolation) and error.diag.constraint_name == _NAME_INDEX:
         return NameTaken()
-    if isinstance(cause, pg_errors.ForeignKeyViolation):
+    if isinstance(error, pg_errors.ForeignKeyViolation):
         # The caregiver was removed between our check and the insert.
         return InvalidInput("caregiver_id does not name an existing caregiver")
     return error
 
 
 async def _name_exists(db: AsyncConnection, name: str) -> bool:
-    result = await db.execute(
-        text("SELECT 1 FROM users WHERE name_key(name) = name_key(:name)"), {"name": name}
+    cursor = await db.execute(
+        "SELECT 1 FROM users WHERE name_key(name) = name_key(%(name)s)", {"name": name}
     )
-    return result.first() is not None
+    return await cursor.fetchone() is not None
 
 
 async def _caregiver_exists(db: AsyncConnection, user_id: str) -> bool:
-    result = await db.execute(
-        text("SELECT 1 FROM caregivers WHERE user_id = :user_id"), {"user_id": user_id}
+    cursor = await db.execute(
+        "SELECT 1 FROM caregivers WHERE user_id = %(user_id)s", {"user_id": user_id}
     )
-    return result.first() is not None
+    return await cursor.fetchone() is not None
 
 
 async def _insert(db: AsyncConnection, record: UserRecord, password_hash: str) -> None:
@@ -176,17 +171,15 @@ async def _insert(db: AsyncConnection, record: UserRecord, password_hash: str) -
         "specialty": record.specialty,
     }
     await db.execute(
-        text(
-            "INSERT INTO users (user_id, name, password, status) "
-            "VALUES (:user_id, :name, :password, :status)"
-        ),
+        "INSERT INTO users (user_id, name, password, status) "
+        "VALUES (%(user_id)s, %(name)s, %(password)s, %(status)s)",
         params,
     )
     role_insert = {
         Role.PATIENT: "INSERT INTO patients (user_id, name, age, mmse, caregiver_id) "
-        "VALUES (:user_id, :name, :age, :mmse, :caregiver_id)",
-        Role.CAREGIVER: "INSERT INTO caregivers (user_id, name) VALUES (:user_id, :name)",
+        "VALUES (%(user_id)s, %(name)s, %(age)s, %(mmse)s, %(caregiver_id)s)",
+        Role.CAREGIVER: "INSERT INTO caregivers (user_id, name) VALUES (%(user_id)s, %(name)s)",
         Role.HEALTHPRO: "INSERT INTO healthpros (user_id, name, specialty) "
-        "VALUES (:user_id, :name, :specialty)",
+        "VALUES (%(user_id)s, %(name)s, %(specialty)s)",
     }[record.status]
-    await db.execute(text(role_insert), params)
+    await db.execute(role_insert, params)

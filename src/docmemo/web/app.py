@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from docmemo import __version__
 from docmemo.auth.router import router as auth_router
 from docmemo.config import Settings, get_settings
-from docmemo.db.engine import make_async_engine
+from docmemo.db.engine import make_pool
 from docmemo.db.migrate import head_revision, known_revisions
 from docmemo.prediction.router import router as prediction_router
 from docmemo.stats.router import router as stats_router
@@ -39,12 +39,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_async_engine(settings)
-        app.state.engine = engine
+        pool = make_pool(settings)
+        # Not waiting: the API starts (and answers 503) while the database is down.
+        await pool.open(wait=False)
+        app.state.pool = pool
         try:
             yield
         finally:
-            await engine.dispose()
+            await pool.close()
 
     app = FastAPI(
         title=SERVICE_NAME,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import exc as sa_exc
 
 from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS
 from docmemo.errors import DatabaseUnavailable, DomainError
@@ -41,9 +41,9 @@ async def database_unavailable(_: Request, error: Exception) -> JSONResponse:
     return await domain_error(_, DatabaseUnavailable())
 
 
-async def data_error(_: Request, error: sa_exc.DataError) -> JSONResponse:
+async def data_error(_: Request, error: psycopg.DataError) -> JSONResponse:
     # Input that got past validation but that PostgreSQL refuses: still the client's.
-    log.warning("value refused by the database: %s", type(error.orig).__name__)
+    log.warning("value refused by the database: %s", type(error).__name__)
     return JSONResponse({"detail": "A value was refused by the database"}, 422)
 
 
@@ -55,7 +55,7 @@ async def unexpected_error(_: Request, error: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(sa_exc.DataError, data_error)
+    app.add_exception_handler(psycopg.DataError, data_error)
     for error_type in DATABASE_UNAVAILABLE_ERRORS:
         app.add_exception_handler(error_type, database_unavailable)
     app.add_exception_handler(Exception, unexpected_error)

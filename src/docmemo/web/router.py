@@ -10,7 +10,7 @@ from docmemo import __version__
 from docmemo.auth import service as auth_service
 from docmemo.auth.dependencies import AppSettings, SessionToken
 from docmemo.auth.schemas import AuthStatus
-from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS, DbEngine
+from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS, DbPool
 from docmemo.stats import service as stats_service
 from docmemo.web import service
 from docmemo.web.paths import LIVENESS_PATH, READINESS_PATH
@@ -41,13 +41,12 @@ async def service_info(request: Request) -> ServiceInfo:
 
 
 @router.get("/status", response_model=StatusOut)
-async def status(engine: DbEngine, settings: AppSettings, token: SessionToken) -> StatusOut:
+async def status(pool: DbPool, settings: AppSettings, token: SessionToken) -> StatusOut:
     """Whether the database answers and what it holds; who is logged in."""
     try:
-        async with engine.connect() as db:
+        async with pool.connection() as db:
             counts = await stats_service.registry_counts(db)
             identity = await auth_service.identity_for_token(db, token, settings) if token else None
-            await db.commit()
     except DATABASE_UNAVAILABLE_ERRORS as error:
         log.warning("status: database unavailable (%s)", type(error).__name__)
         return StatusOut(
@@ -81,10 +80,10 @@ async def liveness() -> HealthOut:
     response_model=HealthOut,
     responses=error_responses(e503="The database is down or its schema is not migrated"),
 )
-async def readiness(request: Request, engine: DbEngine) -> HealthOut:
+async def readiness(request: Request, pool: DbPool) -> HealthOut:
     """Readiness probe: the database answers within 2 s and its schema is this
     version's migration head (or a newer one, during a rolling update)."""
     state = request.app.state
     # Its own connection, taken within the probe's time bound.
-    await service.check_readiness(engine, state.schema_head, state.known_revisions)
+    await service.check_readiness(pool, state.schema_head, state.known_revisions)
     return HealthOut(status="ready")
