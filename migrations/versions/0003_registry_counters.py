@@ -1,8 +1,9 @@
 """Counters kept by triggers, so that counting costs the same at any registry size.
 
-``patient_counts`` holds the number of patients per (mmse, age): at most 31 × 131
-rows however many patients there are, so ``/count_over`` and ``/count_under`` sum a
-few thousand rows at most. ``role_counts`` holds the number of rows of each role
+``patient_counts`` holds the number of patients per (mmse, age): one row for each of
+the 31 × 131 cells, zeros included, however many patients there are, so
+``/count_over`` and ``/count_under`` read the same rows at 10 patients as at 10
+million. ``role_counts`` holds the number of rows of each role
 table, spread over a few slots (chosen by the backend's process id) so that
 concurrent creations rarely wait on the same counter row; ``/status`` sums them
 (every user has exactly one role row, so users = their sum).
@@ -27,6 +28,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 COUNTER_SLOTS = 8
+MAX_AGE = 130  # docmemo.db.models.MAX_AGE when this revision was written
 ROLE_TABLES = {"patients": "patient", "caregivers": "caregiver", "healthpros": "healthpro"}
 
 # Rows of the statement's transition tables, as (mmse, age, +1/-1) changes per cell.
@@ -50,7 +52,7 @@ COUNT_PATIENT_CELLS = f"""
 CREATE FUNCTION count_patient_cells() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        DELETE FROM patient_counts;
+        UPDATE patient_counts SET patients = 0 WHERE patients <> 0;
     ELSIF TG_OP = 'INSERT' THEN {_apply_cell_changes(_CELL_CHANGES["INSERT"])}
     ELSIF TG_OP = 'DELETE' THEN {_apply_cell_changes(_CELL_CHANGES["DELETE"])}
     ELSE {_apply_cell_changes(_CELL_CHANGES["UPDATE"])}
@@ -126,9 +128,14 @@ def upgrade() -> None:
         op.execute(f"""
             INSERT INTO role_counts (status, slot, users)
             SELECT '{role}', 0, count(*) FROM {table}""")
-    op.execute("""
+    op.execute(f"""
         INSERT INTO patient_counts (mmse, age, patients)
-        SELECT mmse, age, count(*) FROM patients GROUP BY mmse, age""")
+        SELECT mmse, age, 0
+        FROM generate_series(0, 30) AS mmse, generate_series(0, {MAX_AGE}) AS age""")
+    op.execute("""
+        UPDATE patient_counts c SET patients = p.patients
+        FROM (SELECT mmse, age, count(*) AS patients FROM patients GROUP BY mmse, age) AS p
+        WHERE (c.mmse, c.age) = (p.mmse, p.age)""")
     # The counters answer the counts now; the index only slowed every write.
     op.execute("DROP INDEX ix_patients_mmse_age")
 
