@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, make_url, text
 
 from docmemo.config import Settings
@@ -132,6 +133,12 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         yield http
+
+
+@pytest.fixture
+def pool(app: FastAPI) -> AsyncConnectionPool:
+    """The app's connection pool, for service functions that take one."""
+    return app.state.pool
 
 
 @pytest.fixture

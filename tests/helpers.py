@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from docmemo.auth.schemas import Identity
 from docmemo.config import Settings
@@ -39,7 +39,7 @@ def unique_name(prefix: str = "Test") -> str:
 
 
 async def make_user(
-    db: AsyncConnection,
+    pool: AsyncConnectionPool,
     role: Role,
     name: str | None = None,
     password: str = PASSWORD,
@@ -51,7 +51,7 @@ async def make_user(
         fields = {"specialty": Specialty.GENERAL, **fields}
     new_user = NewUser(status=role, password=password, **fields)
     return await service.create_user(
-        db, FOUNDING_HEALTHPRO, name or unique_name(role.value), new_user
+        pool, FOUNDING_HEALTHPRO, name or unique_name(role.value), new_user
     )
 
 

@@ -14,8 +14,8 @@ from docmemo.web.app import create_app
 from tests.helpers import PASSWORD, login, make_user
 
 
-async def test_login_sets_an_httponly_samesite_cookie_and_status_shows_the_user(client, db):
-    user = await make_user(db, Role.HEALTHPRO, specialty=Specialty.NEUROLOGIST)
+async def test_login_sets_an_httponly_samesite_cookie_and_status_shows_the_user(pool, client, db):
+    user = await make_user(pool, Role.HEALTHPRO, specialty=Specialty.NEUROLOGIST)
     response = await login(client, user.name)
 
     cookie = response.headers["set-cookie"]
@@ -40,16 +40,16 @@ async def test_login_sets_an_httponly_samesite_cookie_and_status_shows_the_user(
     }
 
 
-async def test_name_ignores_case_but_password_does_not(client, db):
-    user = await make_user(db, Role.CAREGIVER, password="Secret-Pass")
+async def test_name_ignores_case_but_password_does_not(pool, client, db):
+    user = await make_user(pool, Role.CAREGIVER, password="Secret-Pass")
     ok = await client.get("/login", params={"name": user.name.upper(), "password": "Secret-Pass"})
     assert ok.status_code == 200
     wrong_case = await client.get("/login", params={"name": user.name, "password": "secret-pass"})
     assert wrong_case.status_code == 401
 
 
-async def test_unknown_name_and_wrong_password_get_the_same_answer(client, db):
-    user = await make_user(db, Role.PATIENT)
+async def test_unknown_name_and_wrong_password_get_the_same_answer(pool, client, db):
+    user = await make_user(pool, Role.PATIENT)
     unknown = await client.get("/login", params={"name": "Nobody Here", "password": PASSWORD})
     wrong = await client.get("/login", params={"name": user.name, "password": "not-it"})
     assert unknown.status_code == wrong.status_code == 401
@@ -57,9 +57,9 @@ async def test_unknown_name_and_wrong_password_get_the_same_answer(client, db):
     assert "set-cookie" not in unknown.headers and "set-cookie" not in wrong.headers
 
 
-async def test_unknown_name_costs_a_password_verification_too(client, db):
+async def test_unknown_name_costs_a_password_verification_too(pool, client, db):
     # Without the dummy hash an unknown name would answer ~20x faster than a wrong password.
-    user = await make_user(db, Role.PATIENT)
+    user = await make_user(pool, Role.PATIENT)
 
     async def median_duration(name: str) -> float:
         durations = []
@@ -75,8 +75,8 @@ async def test_unknown_name_costs_a_password_verification_too(client, db):
     assert unknown > 0.5 * wrong
 
 
-async def test_post_login_takes_a_form_body(client, db):
-    user = await make_user(db, Role.PATIENT)
+async def test_post_login_takes_a_form_body(pool, client, db):
+    user = await make_user(pool, Role.PATIENT)
     response = await client.post("/login", data={"name": user.name, "password": PASSWORD})
     assert response.status_code == 200
     assert (await client.get("/status")).json()["authentication"]["name"] == user.name
@@ -88,9 +88,11 @@ async def test_login_without_parameters_is_422(client):
     assert (await client.post("/login", data={"password": "x"})).status_code == 422
 
 
-async def test_each_login_gets_a_fresh_token_and_only_its_hash_is_stored(client, db, sync_engine):
-    first = await make_user(db, Role.PATIENT)
-    second = await make_user(db, Role.PATIENT)
+async def test_each_login_gets_a_fresh_token_and_only_its_hash_is_stored(
+    pool, client, db, sync_engine
+):
+    first = await make_user(pool, Role.PATIENT)
+    second = await make_user(pool, Role.PATIENT)
     tokens = [
         (await login(client, first.name)).json()["access_token"],
         (await login(client, first.name)).json()["access_token"],
@@ -109,16 +111,16 @@ async def test_each_login_gets_a_fresh_token_and_only_its_hash_is_stored(client,
     assert token_digest(tokens[2], "dev-only-secret-key-change-me") in stored
 
 
-async def test_login_rotates_the_session(client, db):
-    user = await make_user(db, Role.PATIENT)
+async def test_login_rotates_the_session(pool, client, db):
+    user = await make_user(pool, Role.PATIENT)
     old_token = (await login(client, user.name)).json()["access_token"]
     await login(client, user.name)  # same client: presents the old cookie
     old = await client.get("/status", headers={"Authorization": f"Bearer {old_token}"})
     assert old.json()["authentication"]["logged_in"] is False
 
 
-async def test_logout_really_ends_the_session(client, db):
-    user = await make_user(db, Role.PATIENT)
+async def test_logout_really_ends_the_session(pool, client, db):
+    user = await make_user(pool, Role.PATIENT)
     token = (await login(client, user.name)).json()["access_token"]
     response = await client.post("/logout")
     assert response.status_code == 200
@@ -139,8 +141,8 @@ async def test_logout_without_a_session_is_harmless(client):
     assert response.json() == {"detail": "No session to end"}
 
 
-async def test_expired_session_is_refused(client, db, sync_engine):
-    user = await make_user(db, Role.PATIENT)
+async def test_expired_session_is_refused(pool, client, db, sync_engine):
+    user = await make_user(pool, Role.PATIENT)
     token = (await login(client, user.name)).json()["access_token"]
     assert (await client.get(f"/get_user_by_name/{user.name}")).status_code == 200
     with sync_engine.begin() as conn:
@@ -153,8 +155,8 @@ async def test_expired_session_is_refused(client, db, sync_engine):
     assert status.json()["authentication"]["logged_in"] is False
 
 
-async def test_bearer_token_works_like_the_cookie(app, db):
-    user = await make_user(db, Role.PATIENT)
+async def test_bearer_token_works_like_the_cookie(pool, app, db):
+    user = await make_user(pool, Role.PATIENT)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as browser:
         token = (await login(browser, user.name)).json()["access_token"]
@@ -166,8 +168,8 @@ async def test_bearer_token_works_like_the_cookie(app, db):
     assert response.json()["name"] == user.name
 
 
-async def test_cookie_is_secure_away_from_localhost(app, db):
-    user = await make_user(db, Role.PATIENT)
+async def test_cookie_is_secure_away_from_localhost(pool, app, db):
+    user = await make_user(pool, Role.PATIENT)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://clinic.example") as http:
         response = await login(http, user.name)
@@ -180,8 +182,8 @@ async def test_a_name_no_one_can_have_is_just_an_unknown_name(client):
     assert response.json() == {"detail": "Invalid name or password"}
 
 
-async def test_a_session_is_recognised_by_another_replica(client, db, settings):
-    user = await make_user(db, Role.CAREGIVER)
+async def test_a_session_is_recognised_by_another_replica(pool, client, db, settings):
+    user = await make_user(pool, Role.CAREGIVER)
     token = (await login(client, user.name)).json()["access_token"]
     other_replica = create_app(settings)  # shares nothing in memory with `client`'s app
     async with other_replica.router.lifespan_context(other_replica):

@@ -24,8 +24,8 @@ async def _fail(client: httpx.AsyncClient, name: str) -> httpx.Response:
     return await client.post("/login", data={"name": name, "password": "wrong password"})
 
 
-async def test_repeated_failures_lock_the_account_with_retry_after(client, db, settings):
-    user = await make_user(db, Role.PATIENT)
+async def test_repeated_failures_lock_the_account_with_retry_after(pool, client, db, settings):
+    user = await make_user(pool, Role.PATIENT)
     for _ in range(settings.login_max_failures - 1):
         assert (await _fail(client, user.name)).status_code == 401
     # The failure that reaches the limit is still answered 401; the next try is refused.
@@ -37,8 +37,8 @@ async def test_repeated_failures_lock_the_account_with_retry_after(client, db, s
     assert "set-cookie" not in refused.headers
 
 
-async def test_a_locked_account_does_not_lock_out_others(client, db, settings):
-    victim, bystander = await make_user(db, Role.PATIENT), await make_user(db, Role.PATIENT)
+async def test_a_locked_account_does_not_lock_out_others(pool, client, db, settings):
+    victim, bystander = await make_user(pool, Role.PATIENT), await make_user(pool, Role.PATIENT)
     for _ in range(settings.login_max_failures + 1):
         await _fail(client, victim.name)
     ok = await client.post("/login", data={"name": bystander.name, "password": PASSWORD})
@@ -51,8 +51,8 @@ async def test_unknown_names_are_throttled_like_real_ones(client, settings):
     assert (await _fail(client, "nobody known")).status_code == 429
 
 
-async def test_lock_is_shared_by_another_api_process(client, db, settings):
-    user = await make_user(db, Role.CAREGIVER)
+async def test_lock_is_shared_by_another_api_process(pool, client, db, settings):
+    user = await make_user(pool, Role.CAREGIVER)
     for _ in range(settings.login_max_failures):
         await _fail(client, user.name)
     other_replica = create_app(settings)  # shares nothing in memory with `client`'s app
@@ -63,8 +63,8 @@ async def test_lock_is_shared_by_another_api_process(client, db, settings):
     assert response.status_code == 429
 
 
-async def test_lockout_doubles_and_is_capped(client, db, settings, sync_engine):
-    user = await make_user(db, Role.PATIENT)
+async def test_lockout_doubles_and_is_capped(pool, client, db, settings, sync_engine):
+    user = await make_user(pool, Role.PATIENT)
     key = user.name.lower()
 
     def locked_seconds() -> float:
@@ -97,8 +97,8 @@ async def test_lockout_doubles_and_is_capped(client, db, settings, sync_engine):
     assert max(durations) == pytest.approx(settings.login_lockout_max_s, abs=0.01)
 
 
-async def test_success_clears_the_failure_count(client, db, settings):
-    user = await make_user(db, Role.PATIENT)
+async def test_success_clears_the_failure_count(pool, client, db, settings):
+    user = await make_user(pool, Role.PATIENT)
     for _ in range(settings.login_max_failures - 1):
         await _fail(client, user.name)
     ok = await client.post("/login", data={"name": user.name, "password": PASSWORD})
@@ -107,8 +107,8 @@ async def test_success_clears_the_failure_count(client, db, settings):
         assert (await _fail(client, user.name)).status_code == 401
 
 
-async def test_concurrent_guesses_get_no_more_tries_than_serial_ones(client, db, settings):
-    user = await make_user(db, Role.PATIENT)
+async def test_concurrent_guesses_get_no_more_tries_than_serial_ones(pool, client, db, settings):
+    user = await make_user(pool, Role.PATIENT)
     responses = await asyncio.gather(*(_fail(client, user.name) for _ in range(20)))
     codes = [response.status_code for response in responses]
     assert codes.count(401) == settings.login_max_failures

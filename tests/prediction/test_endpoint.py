@@ -10,8 +10,8 @@ from tests.helpers import login, make_user
 
 
 @pytest.fixture
-async def patient(db):
-    return await make_user(db, Role.PATIENT, age=78, mmse=19)
+async def patient(pool, db):
+    return await make_user(pool, Role.PATIENT, age=78, mmse=19)
 
 
 async def test_anonymous_callers_get_401(client, patient):
@@ -27,9 +27,9 @@ async def test_anonymous_callers_get_401(client, patient):
         (Role.HEALTHPRO, Specialty.PSYCHOLOGIST),
     ],
 )
-async def test_logged_in_non_neurologists_get_403(client, db, patient, role, specialty):
+async def test_logged_in_non_neurologists_get_403(pool, client, db, patient, role, specialty):
     fields = {"specialty": specialty} if specialty else {}
-    caller = await make_user(db, role, **fields)
+    caller = await make_user(pool, role, **fields)
     await login(client, caller.name)
     response = await client.get(f"/predict_patient/{patient.name}")
     assert response.status_code == 403
@@ -37,8 +37,8 @@ async def test_logged_in_non_neurologists_get_403(client, db, patient, role, spe
 
 
 @pytest.fixture
-async def neurologist(client, db):
-    user = await make_user(db, Role.HEALTHPRO, specialty=Specialty.NEUROLOGIST)
+async def neurologist(pool, client, db):
+    user = await make_user(pool, Role.HEALTHPRO, specialty=Specialty.NEUROLOGIST)
     await login(client, user.name)
     return user
 
@@ -69,8 +69,8 @@ async def test_the_horizon_can_be_chosen_within_1_to_60_months(client, patient, 
         assert response.status_code == 422
 
 
-async def test_unknown_names_and_non_patients_are_404(client, db, neurologist):
-    carer = await make_user(db, Role.CAREGIVER)
+async def test_unknown_names_and_non_patients_are_404(pool, client, db, neurologist):
+    carer = await make_user(pool, Role.CAREGIVER)
     for name in ("Nobody Like This", carer.name, neurologist.name):
         assert (await client.get(f"/predict_patient/{name}")).status_code == 404
     assert (await client.get("/predict_patient/" + "x" * 5000)).status_code == 422

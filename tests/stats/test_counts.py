@@ -104,9 +104,9 @@ def test_boundaries_are_strict_for_mmse_and_inclusive_for_age(http, rows):
     assert over == sum(1 for age, score in rows if age == 40 and score > 20) > 0
 
 
-async def test_a_created_patient_is_counted_by_the_next_request(client, db):
+async def test_a_created_patient_is_counted_by_the_next_request(pool, client, db):
     before = (await client.get("/count_under/3", params={"min_age": 101, "max_age": 101})).json()
-    await make_user(db, Role.PATIENT, age=101, mmse=2)
+    await make_user(pool, Role.PATIENT, age=101, mmse=2)
     after = (await client.get("/count_under/3", params={"min_age": 101, "max_age": 101})).json()
     assert after["count"] == before["count"] + 1
 

@@ -65,8 +65,8 @@ async def test_anyone_may_create_a_caregiver(client, sync_engine):
     assert _rows(sync_engine, name) == {"users": 1, "patients": 0, "caregivers": 1, "healthpros": 0}
 
 
-async def test_a_patient_may_be_given_an_existing_caregiver(client, db):
-    carer = await make_user(db, Role.CAREGIVER)
+async def test_a_patient_may_be_given_an_existing_caregiver(pool, client, db):
+    carer = await make_user(pool, Role.CAREGIVER)
     for spelling in (carer.user_id, carer.user_id.upper()):
         response = await client.post(
             f"/create_user/{unique_name()}",
@@ -83,9 +83,9 @@ async def test_a_patient_may_be_given_an_existing_caregiver(client, db):
 
 
 @pytest.mark.parametrize("actor_role", [None, Role.PATIENT, Role.CAREGIVER])
-async def test_only_a_healthpro_may_create_a_healthpro(client, db, sync_engine, actor_role):
+async def test_only_a_healthpro_may_create_a_healthpro(pool, client, db, sync_engine, actor_role):
     if actor_role is not None:
-        actor = await make_user(db, actor_role)
+        actor = await make_user(pool, actor_role)
         await login(client, actor.name)
     name = unique_name("Doctor")
     response = await client.post(
@@ -97,8 +97,8 @@ async def test_only_a_healthpro_may_create_a_healthpro(client, db, sync_engine, 
     assert _rows(sync_engine, name)["users"] == 0
 
 
-async def test_a_healthpro_creates_a_healthpro(client, db):
-    actor = await make_user(db, Role.HEALTHPRO, specialty=Specialty.PSYCHOLOGIST)
+async def test_a_healthpro_creates_a_healthpro(pool, client, db):
+    actor = await make_user(pool, Role.HEALTHPRO, specialty=Specialty.PSYCHOLOGIST)
     await login(client, actor.name)
     response = await client.post(
         f"/create_user/{unique_name('Doctor')}",
@@ -108,8 +108,10 @@ async def test_a_healthpro_creates_a_healthpro(client, db):
     assert response.json()["specialty"] == "neurologist"
 
 
-async def test_a_name_taken_in_any_case_is_409_and_nothing_is_written(client, db, sync_engine):
-    existing = await make_user(db, Role.CAREGIVER)
+async def test_a_name_taken_in_any_case_is_409_and_nothing_is_written(
+    pool, client, db, sync_engine
+):
+    existing = await make_user(pool, Role.CAREGIVER)
     for spelling in (existing.name, existing.name.upper(), existing.name.lower()):
         response = await client.post(
             f"/create_user/{spelling}",
@@ -161,8 +163,8 @@ async def test_invalid_or_misfitting_parameters_are_422_and_nothing_is_written(
     assert _rows(sync_engine, name)["users"] == 0
 
 
-async def test_a_healthpro_needs_a_known_specialty(client, db, sync_engine):
-    actor = await make_user(db, Role.HEALTHPRO)
+async def test_a_healthpro_needs_a_known_specialty(pool, client, db, sync_engine):
+    actor = await make_user(pool, Role.HEALTHPRO)
     await login(client, actor.name)
     for params in (
         {"status": "healthpro", "password": "pw"},
@@ -175,8 +177,8 @@ async def test_a_healthpro_needs_a_known_specialty(client, db, sync_engine):
         assert _rows(sync_engine, name)["users"] == 0
 
 
-async def test_caregiver_id_of_a_patient_is_refused(client, db):
-    patient = await make_user(db, Role.PATIENT)
+async def test_caregiver_id_of_a_patient_is_refused(pool, client, db):
+    patient = await make_user(pool, Role.PATIENT)
     response = await client.post(
         f"/create_user/{unique_name()}",
         params={

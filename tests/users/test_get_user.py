@@ -9,15 +9,15 @@ from tests.helpers import login, make_user
 
 
 @pytest.fixture
-async def family(db):
-    carer = await make_user(db, Role.CAREGIVER)
-    other_carer = await make_user(db, Role.CAREGIVER)
+async def family(pool, db):
+    carer = await make_user(pool, Role.CAREGIVER)
+    other_carer = await make_user(pool, Role.CAREGIVER)
     return {
         "carer": carer,
         "other_carer": other_carer,
-        "patient": await make_user(db, Role.PATIENT, caregiver_id=carer.user_id, mmse=17),
-        "other_patient": await make_user(db, Role.PATIENT, caregiver_id=other_carer.user_id),
-        "doctor": await make_user(db, Role.HEALTHPRO, specialty=Specialty.PSYCHOLOGIST),
+        "patient": await make_user(pool, Role.PATIENT, caregiver_id=carer.user_id, mmse=17),
+        "other_patient": await make_user(pool, Role.PATIENT, caregiver_id=other_carer.user_id),
+        "doctor": await make_user(pool, Role.HEALTHPRO, specialty=Specialty.PSYCHOLOGIST),
     }
 
 

@@ -57,8 +57,8 @@ async def test_status_counts_the_registry_like_sql_does(client, sync_engine):
     }
 
 
-async def test_status_of_a_logged_in_patient(client, db):
-    patient = await make_user(db, Role.PATIENT)
+async def test_status_of_a_logged_in_patient(pool, client, db):
+    patient = await make_user(pool, Role.PATIENT)
     await login(client, patient.name)
     auth = (await client.get("/status")).json()["authentication"]
     assert auth["logged_in"] is True

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from docmemo.auth import service
 from docmemo.auth.schemas import Identity
 from docmemo.config import Settings
-from docmemo.db.engine import DbConnection
+from docmemo.db.engine import DbConnection, DbPool
 from docmemo.errors import Forbidden, NotAuthenticated
 
 
@@ -41,6 +41,20 @@ async def optional_identity(
 
 
 MaybeUser = Annotated[Identity | None, Depends(optional_identity)]
+
+
+async def optional_identity_released(
+    pool: DbPool, settings: AppSettings, token: SessionToken
+) -> Identity | None:
+    """The same, on a connection given back at once: for routes that then hash a
+    password, which must not hold a pooled connection for 40 ms."""
+    if token is None or len(token) > 256:
+        return None
+    async with pool.connection() as db:
+        return await service.identity_for_token(db, token, settings)
+
+
+MaybeUserReleased = Annotated[Identity | None, Depends(optional_identity_released)]
 
 
 async def required_identity(identity: MaybeUser) -> Identity:

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
+from psycopg_pool import AsyncConnectionPool
 
 from docmemo.auth import service
 from docmemo.auth.dependencies import AppSettings, SessionToken
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
 from docmemo.auth.schemas import LoginOut, LogoutOut
 from docmemo.config import Settings
-from docmemo.db.engine import DbConnection
+from docmemo.db.engine import DbConnection, DbPool
 from docmemo.db.models import MAX_NAME_LENGTH
 from docmemo.web.schemas import error_responses
 
@@ -49,13 +50,15 @@ def cookie_is_secure(request: Request, settings: Settings) -> bool:
 async def _login(
     request: Request,
     response: Response,
-    db: DbConnection,
+    pool: AsyncConnectionPool,
     settings: Settings,
     previous_token: str | None,
     name: str,
     password: str,
 ) -> LoginOut:
-    identity, token, expires_at = await service.login(db, name, password, settings, previous_token)
+    identity, token, expires_at = await service.login(
+        pool, name, password, settings, previous_token
+    )
     _set_session_cookie(request, response, settings, token, expires_at)
     return LoginOut(user=identity, expires_at=expires_at, access_token=token)
 
@@ -79,7 +82,7 @@ def _set_session_cookie(
 async def login_with_query(
     request: Request,
     response: Response,
-    db: DbConnection,
+    pool: DbPool,
     settings: AppSettings,
     previous_token: SessionToken,
     name: LoginName,
@@ -87,21 +90,21 @@ async def login_with_query(
 ) -> LoginOut:
     """Log in (name ignores case, password does not). Prefer POST /login: a password in
     a URL can end up in browser history; the service itself redacts it from its logs."""
-    return await _login(request, response, db, settings, previous_token, name, password)
+    return await _login(request, response, pool, settings, previous_token, name, password)
 
 
 @router.post("/login", response_model=LoginOut, responses=_FAILURE_RESPONSES)
 async def login_with_form(
     request: Request,
     response: Response,
-    db: DbConnection,
+    pool: DbPool,
     settings: AppSettings,
     previous_token: SessionToken,
     name: Annotated[str, Form(min_length=1, max_length=MAX_NAME_LENGTH)],
     password: Annotated[str, Form(min_length=1, max_length=MAX_PASSWORD_LENGTH)],
 ) -> LoginOut:
     """Log in with a form body (application/x-www-form-urlencoded)."""
-    return await _login(request, response, db, settings, previous_token, name, password)
+    return await _login(request, response, pool, settings, previous_token, name, password)
 
 
 @router.post("/logout", response_model=LogoutOut)

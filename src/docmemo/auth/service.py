@@ -20,6 +20,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from docmemo.auth.passwords import dummy_hash, verify_password_off_loop
 from docmemo.auth.schemas import Identity
@@ -99,7 +100,7 @@ async def admit_attempt(db: AsyncConnection, name: str, settings: Settings) -> N
 
 
 async def login(
-    db: AsyncConnection,
+    pool: AsyncConnectionPool,
     name: str,
     password: str,
     settings: Settings,
@@ -110,14 +111,17 @@ async def login(
     Returns who logged in, the new session token and its expiry. Unknown names are
     verified against a dummy hash so that both failures take the same time and get
     the same answer. A token presented at login is ended: a login always rotates.
+    The database is visited twice, before and after Argon2, and no connection is
+    held while it runs: a burst of logins must not take the pool from other requests.
     """
     name = name.strip(" ")
     if "\x00" in name:
         # No name can hold NUL (PostgreSQL text cannot): an unknown name, same answer.
         await verify_password_off_loop(dummy_hash(), password)
         raise InvalidCredentials()
-    await admit_attempt(db, name, settings)
-    row = await (await db.execute(_FIND_LOGIN, {"name": name})).fetchone()
+    async with pool.connection() as db:
+        await admit_attempt(db, name, settings)
+        row = await (await db.execute(_FIND_LOGIN, {"name": name})).fetchone()
     password_hash = row.password if row is not None else dummy_hash()
     password_ok = await verify_password_off_loop(password_hash, password)
     if row is None or not password_ok:
@@ -125,7 +129,7 @@ async def login(
     identity = Identity(
         user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty
     )
-    async with db.transaction():
+    async with pool.connection() as db, db.transaction():
         await db.execute(
             "DELETE FROM login_throttle WHERE account_key = %(key)s", {"key": throttle_key(name)}
         )

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from docmemo.auth.dependencies import LoggedInUser, MaybeUser
+from docmemo.auth.dependencies import LoggedInUser, MaybeUserReleased
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
-from docmemo.db.engine import DbConnection
+from docmemo.db.engine import DbConnection, DbPool
 from docmemo.db.models import MAX_AGE, Role, Specialty
 from docmemo.users import service
 from docmemo.users.schemas import CaregiverOut, HealthProOut, NewUser, PatientOut, UserOut
@@ -48,8 +48,8 @@ def to_out(record: service.UserRecord) -> PatientOut | CaregiverOut | HealthProO
     ),
 )
 async def create_user(
-    db: DbConnection,
-    actor: MaybeUser,
+    pool: DbPool,
+    actor: MaybeUserReleased,
     name: NamePath,
     status: Annotated[Role, Query(description="caregiver, healthpro or patient")],
     password: Annotated[
@@ -72,7 +72,7 @@ async def create_user(
         caregiver_id=caregiver_id,
         specialty=specialty,
     )
-    return to_out(await service.create_user(db, actor, name, new_user))
+    return to_out(await service.create_user(pool, actor, name, new_user))
 
 
 @router.get(

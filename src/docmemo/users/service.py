@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from psycopg import AsyncConnection
 from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool
 
 from docmemo.auth.passwords import hash_password_off_loop
 from docmemo.auth.schemas import Identity
@@ -102,9 +103,10 @@ async def read_record(db: AsyncConnection, viewer: Identity, raw_name: str) -> U
 
 
 async def create_user(
-    db: AsyncConnection, actor: Identity | None, raw_name: str, new_user: NewUser
+    pool: AsyncConnectionPool, actor: Identity | None, raw_name: str, new_user: NewUser
 ) -> UserRecord:
-    """Add a user and its role row in one transaction (409 if the name exists in any case)."""
+    """Add a user and its role row in one transaction (409 if the name exists in any
+    case). No connection is held while the password is hashed."""
     name = clean_name(raw_name)
     check_fields_fit_role(new_user)
     if not can_create(actor, new_user.status):
@@ -112,10 +114,11 @@ async def create_user(
     caregiver_id = (
         normalize_user_id(new_user.caregiver_id) if new_user.caregiver_id is not None else None
     )
-    if await _name_exists(db, name):
-        raise NameTaken()
-    if caregiver_id is not None and not await _caregiver_exists(db, caregiver_id):
-        raise InvalidInput("caregiver_id does not name an existing caregiver")
+    async with pool.connection() as db:
+        if await _name_exists(db, name):
+            raise NameTaken()
+        if caregiver_id is not None and not await _caregiver_exists(db, caregiver_id):
+            raise InvalidInput("caregiver_id does not name an existing caregiver")
     password_hash = await hash_password_off_loop(new_user.password)
 
     record = UserRecord(
@@ -129,7 +132,7 @@ async def create_user(
     )
     try:
         # The user and its role row in one transaction (the role rule is checked at commit).
-        async with db.transaction():
+        async with pool.connection() as db, db.transaction():
             await _insert(db, record, password_hash)
     except pg_errors.IntegrityError as error:
         raise _integrity_error_to_domain(error) from None
