@@ -1,0 +1,1 @@
+"""Benchmarks of Docteur Memo: ``.venv/bin/python bench/run.py`` (see docs/BENCHMARKS.md)."""
