@@ -582,10 +582,10 @@ def test_the_committed_secret_holds_only_placeholders():
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_postgresql_accepts_every_api_connection(target):
-    """Pods x workers x (pool + as many overflow) stays under max_connections."""
+    """Pods x workers x pool size (a fixed pool per worker) stays under max_connections."""
     documents = rendered(target)
     settings = config(documents)
-    per_pod = int(settings["DOCMEMO_WORKERS"]) * 2 * int(settings["DOCMEMO_DB_POOL_SIZE"])
+    per_pod = int(settings["DOCMEMO_WORKERS"]) * int(settings["DOCMEMO_DB_POOL_SIZE"])
     deployment = one(documents, "Deployment", "docmemo-api")
     if target == "gke":
         pods = one(documents, "HorizontalPodAutoscaler", "docmemo-api")["spec"]["maxReplicas"]
