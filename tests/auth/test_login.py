@@ -8,7 +8,7 @@ import time
 import httpx
 from sqlalchemy import text
 
-from docmemo.auth.service import token_digest
+from docmemo.auth.service import MAX_TOKEN_LENGTH, identity_for_token, token_digest
 from docmemo.db.models import Role, Specialty
 from docmemo.web.app import create_app
 from tests.helpers import PASSWORD, login, make_user
@@ -166,6 +166,20 @@ async def test_bearer_token_works_like_the_cookie(pool, app, db):
         )
     assert response.status_code == 200
     assert response.json()["name"] == user.name
+
+
+async def test_an_over_long_token_is_no_session_anywhere(pool, app, settings):
+    user = await make_user(pool, Role.HEALTHPRO)
+    far_too_long = "x" * (MAX_TOKEN_LENGTH + 1)
+    # Refused before any query: with no connection at all, it still answers.
+    assert await identity_for_token(None, far_too_long, settings) is None  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as script:
+        headers = {"Authorization": f"Bearer {far_too_long}"}
+        read = await script.get(f"/get_user_by_name/{user.name}", headers=headers)
+        status = await script.get("/status", headers=headers)
+    assert read.status_code == 401
+    assert status.json()["authentication"]["logged_in"] is False
 
 
 async def test_cookie_is_secure_away_from_localhost(pool, app, db):

@@ -28,6 +28,8 @@ from docmemo.config import Settings
 from docmemo.errors import InvalidCredentials, TooManyAttempts
 from docmemo.users.names import name_key
 
+# Session tokens are 43 characters (32 random bytes, URL-safe base64).
+MAX_TOKEN_LENGTH = 256
 # Failures older than this no longer count towards a lock-out.
 FAILURE_WINDOW = timedelta(minutes=15)
 
@@ -164,6 +166,9 @@ async def _insert_session(
 async def identity_for_token(
     db: AsyncConnection, token: str, settings: Settings
 ) -> Identity | None:
+    """Who holds this session token, or None (unknown, expired, or not a token at all)."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        return None  # no token of ours is this long: not worth hashing or a query
     cursor = await db.execute(
         _SESSION_IDENTITY, {"token_hash": token_digest(token, settings.secret_key)}
     )

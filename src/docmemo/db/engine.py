@@ -3,8 +3,8 @@ command line, migrations and seeding.
 
 Why two: a request's queries are one or two statements written out in SQL, and
 going through SQLAlchemy's async layer (a greenlet per call, its pool, its result
-objects) cost more than the query itself — about 0.4 ms per statement and 0.5 ms
-per checkout, measured in docs/BENCHMARKS.md, against 0.15 ms for psycopg alone.
+objects) cost more than the query itself: a count took 1.6–2.1 ms through it and
+0.6 ms through psycopg alone (docs/BENCHMARKS.md, "Why psycopg directly").
 The API therefore talks to psycopg 3 directly, through psycopg's own pool, with
 server-side prepared statements; everything that runs once (Alembic, seeding,
 the ORM models that describe the schema) keeps SQLAlchemy.
