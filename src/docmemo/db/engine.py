@@ -12,6 +12,8 @@ the ORM models that describe the schema) keeps SQLAlchemy.
 
 from __future__ import annotations
 
+import logging
+import select
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +30,8 @@ from sqlalchemy import exc as sa_exc
 from docmemo.config import Settings
 from docmemo.errors import DatabaseUnavailable
 
+log = logging.getLogger(__name__)
+
 
 def _connect_args(settings: Settings) -> dict:
     return {"connect_timeout": max(1, round(settings.db_connect_timeout_s))}
@@ -43,15 +47,69 @@ def conninfo(settings: Settings) -> str:
     )
 
 
-def make_pool(settings: Settings) -> AsyncConnectionPool:
+class RegistryPool(AsyncConnectionPool[AsyncConnection]):
+    """psycopg's pool, which does not hand out a connection the server has closed.
+
+    When PostgreSQL stops (or ends a session: restart, ``pg_terminate_backend``, a
+    crash), the connections idle in the pool die unseen; psycopg's pool would give
+    each out once more, and the request holding it would fail. The server's goodbye
+    (its last message, then end of file) makes the socket readable, while an idle
+    connection otherwise has nothing to read. So at each checkout a poll of the
+    socket, a system call without a round trip to the server, tells the connections
+    left as they were from the ones that something happened to; only those get a
+    round trip to tell a dead one from a live one. A dead one is closed and replaced
+    (in the background) and the request takes the next one, within its time bound.
+
+    Checking every connection with a query at checkout (``check=check_connection``)
+    would cost a round trip on every request, about as much as a count's own query
+    (0.5 ms against 0.6 ms on the local server, see above); the poll costs 3 µs.
+    Not covered: a server that vanishes without closing its sockets (a host powered
+    off, a network cut) leaves nothing to read; a request on such a connection waits
+    for TCP to give up.
+    """
+
+    async def getconn(self, timeout: float | None = None) -> AsyncConnection:  # noqa: ASYNC109
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            connection = await super().getconn(max(0.0, deadline - time.monotonic()))
+            if await _still_open(connection):
+                return connection
+            log.info("a pooled connection was closed by the server: replacing it")
+            await connection.close()
+            # Given back closed, it is discarded and a new one is made in the background.
+            await self.putconn(connection)
+
+
+async def _still_open(connection: AsyncConnection) -> bool:
+    if connection.closed or connection.broken:
+        return False
+    poll = select.poll()
+    poll.register(connection.pgconn.socket, select.POLLIN)
+    if not poll.poll(0):
+        return True  # nothing arrived since it was given back
+    try:
+        await AsyncConnectionPool.check_connection(connection)
+    except psycopg.Error:
+        return False
+    return True
+
+
+def make_pool(settings: Settings) -> RegistryPool:
     """The API's connection pool, opened by the app's lifespan. Connections are in
     autocommit: a read is one statement, and writes open ``db.transaction()``."""
-    return AsyncConnectionPool(
+    return RegistryPool(
         conninfo(settings),
         min_size=settings.db_pool_size,
         max_size=settings.db_pool_size,
         # How long a request waits for a connection: past it, 503.
         timeout=settings.db_pool_timeout_s,
+        # A lost connection is tried again once, this long after, then its slot is
+        # given up; from then on a request that finds no connection starts a new
+        # attempt at once. psycopg's default (retrying for 5 min, the delay doubling
+        # from 1 s) would leave a database that came back unused for about as long as
+        # it had been away. Half a request's wait: one that comes after the database
+        # is back waits at most for one such retry, and gets its connection in time.
+        reconnect_timeout=settings.db_pool_timeout_s / 2,
         kwargs={
             "autocommit": True,
             "row_factory": namedtuple_row,
@@ -73,7 +131,7 @@ def sync_engine(settings: Settings) -> Iterator[Engine]:
         engine.dispose()
 
 
-async def get_pool(request: Request) -> AsyncConnectionPool:
+async def get_pool(request: Request) -> RegistryPool:
     return request.app.state.pool
 
 

@@ -81,7 +81,7 @@ async def liveness() -> HealthOut:
     responses=error_responses(e503="The database is down or its schema is not migrated"),
 )
 async def readiness(request: Request, pool: DbPool) -> HealthOut:
-    """Readiness probe: the database answers within 2 s and its schema is this
+    """Readiness probe: the database answers within 1 s and its schema is this
     version's migration head (or a newer one, during a rolling update)."""
     state = request.app.state
     # Its own connection, taken within the probe's time bound.
