@@ -21,7 +21,6 @@ from docmemo.prediction.model import (
     predict_mmse,
     severity_band,
 )
-from docmemo.prediction.schemas import PredictionOut
 
 RETEST_SD = PopulationCourseParameters().retest_sd
 ALL_SCORES = range(0, 31)
@@ -283,37 +282,3 @@ def test_invalid_inputs_raise_value_error(mmse: object, age: object, months: obj
 @pytest.mark.parametrize(("mmse", "age", "months"), [(0, 0, 1), (30, 130, 60)])
 def test_boundary_inputs_are_accepted(mmse: int, age: int, months: int) -> None:
     assert predict_mmse(mmse, age, months).horizon_months == months
-
-
-# --- response schema --------------------------------------------------------------------
-
-
-def test_response_schema_carries_the_prediction() -> None:
-    p = predict_mmse(22, 75)
-    out = PredictionOut.from_prediction("Adrien", p)
-    data = out.model_dump()
-    assert data == {
-        "name": "Adrien",
-        "current_mmse": 22,
-        "predicted_mmse": p.predicted_mmse,
-        "horizon_months": 12,
-        "expected_annual_decline": p.expected_annual_decline,
-        "uncertainty_sd": p.uncertainty_sd,
-        "interval_80": {"low": p.interval_80.low, "high": p.interval_80.high},
-        "interval_95": {"low": p.interval_95.low, "high": p.interval_95.high},
-        "predicted_severity": p.predicted_severity,
-        "model_version": MODEL_VERSION,
-    }
-
-
-def test_response_schema_documents_every_field() -> None:
-    schema = PredictionOut.model_json_schema()
-    assert set(schema["required"]) == set(PredictionOut.model_fields)
-    for name, prop in schema["properties"].items():
-        assert prop.get("description"), f"{name} has no description"
-
-
-def test_schema_example_is_a_real_prediction() -> None:
-    example = PredictionOut.model_json_schema()["example"]
-    real = PredictionOut.from_prediction(example["name"], predict_mmse(22, 75))
-    assert real.model_dump() == example
