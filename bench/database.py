@@ -160,12 +160,14 @@ class SeedTiming:
 def seed(
     database_url: str, users: int, seed_value: int, log_file: Path, password: str
 ) -> SeedTiming:
-    """Time ``docmemo seed --rebuild --users N --seed S`` end to end (schema migrated
-    beforehand, so that only seeding is timed)."""
+    """Time ``docmemo seed --rebuild --no-fit --users N --seed S`` end to end (schema
+    migrated beforehand, and the progression model fitted afterwards by ``fit_model``,
+    so that only seeding is timed)."""
     command = [
         str(DOCMEMO),
         "seed",
         "--rebuild",
+        "--no-fit",
         "--users",
         str(users),
         "--seed",
@@ -204,6 +206,31 @@ def seed(
         reported_s=float(match.group(1)) if match else None,
         peak_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
     )
+
+
+def fit_model(database_url: str, log_file: Path) -> dict:
+    """Time ``docmemo fit-model`` (a sample of 3,000 patients, whatever the registry's
+    size): wall seconds and the command's peak resident memory."""
+    with log_file.open("ab") as log:
+        started = time.perf_counter()
+        process = processes.track(
+            subprocess.Popen(
+                [str(DOCMEMO), "fit-model"],
+                cwd=log_file.parent,
+                env={**_docmemo_environment(database_url), "COLUMNS": "200"},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            ),
+            own_group=False,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall_s = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        processes.stop(process)
+    if process.returncode != 0:
+        raise RuntimeError(f"docmemo fit-model failed ({process.returncode}); see {log_file}")
+    return {"wall_s": wall_s, "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
 def sample_names(server: PgServer, database: str, query: str, limit: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""Measurements outside HTTP: Argon2 verifications per second, the generator's memory."""
+"""Measurements outside HTTP: Argon2 verifications per second, the generator's memory,
+the prediction service's own time."""
 
 from __future__ import annotations
 
@@ -77,3 +78,58 @@ def generator_memory(users: int, seed: int) -> dict:
         "baseline_mib": data["baseline_kib"] / 1024,
         "peak_mib": data["peak_kib"] / 1024,
     }
+
+
+_PREDICTION_PROBE = """
+import asyncio, json, statistics, sys, time
+import psycopg
+from psycopg.rows import namedtuple_row
+from docmemo.prediction.service import predict_for_patient
+names = json.loads(sys.stdin.read())
+async def main():
+    conn = await psycopg.AsyncConnection.connect(
+        sys.argv[1], autocommit=True, row_factory=namedtuple_row)
+    async with conn:
+        # As a neurologist would ask (each prediction is audited in its transaction).
+        row = await (await conn.execute(
+            "SELECT user_id FROM healthpros WHERE specialty = 'neurologist' LIMIT 1")).fetchone()
+        ask = dict(predictor_id=row.user_id, address="127.0.0.1")
+        for name in names[:50]:  # warm-up: prepared statements, the model's cache
+            await predict_for_patient(conn, name, 12, **ask)
+        times, visits, version = [], [], None
+        for name in names:
+            started = time.perf_counter()
+            _, forecast = await predict_for_patient(conn, name, 12, **ask)
+            times.append((time.perf_counter() - started) * 1000)
+            visits.append(forecast.visits_used)
+            version = forecast.model_version
+    times.sort()
+    heavy = sorted(m for m in ("numpy", "pandas", "scipy", "statsmodels") if m in sys.modules)
+    print(json.dumps({"calls": len(times), "p50_ms": statistics.median(times),
+                      "p99_ms": times[int(len(times) * 0.99) - 1], "max_ms": times[-1],
+                      "mean_visits": statistics.fmean(visits), "model_version": version,
+                      "heavy_modules": heavy}))
+asyncio.run(main())
+"""
+
+
+def prediction_time(conninfo: str, patient_names: list[str]) -> dict:
+    """``prediction.service.predict_for_patient`` called once per patient, in a fresh
+    interpreter on one connection (as a worker does, without HTTP): its own time, all
+    of it (the queries, the audit row and the model), median and 99th percentile, and
+    which heavy libraries the worker's imports pulled in (none expected)."""
+    process = processes.track(
+        subprocess.Popen(
+            [sys.executable, "-c", _PREDICTION_PROBE, conninfo],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        own_group=False,
+    )
+    stdout, stderr = process.communicate(json.dumps(patient_names))
+    processes.stop(process)
+    if process.returncode != 0:
+        raise RuntimeError(f"prediction probe failed: {stderr.strip()[-2000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])

@@ -115,6 +115,23 @@ def other_table(results: dict) -> Table:
                 f"{generator['seconds']:.1f} s; "
                 f"interpreter alone {generator['baseline_mib']:.0f} MiB",
             )
+        fit = phase.get("fit_model")
+        if fit:
+            table.add_row(
+                "docmemo fit-model (whole command)",
+                users,
+                f"{fit['wall_s']:.1f} s",
+                f"a sample of 3,000 patients; peak RSS {fit['peak_rss_mib']:.0f} MiB",
+            )
+        prediction = phase.get("prediction")
+        if prediction:
+            table.add_row(
+                "predict_for_patient, server time without HTTP",
+                users,
+                f"p50 {_ms(prediction['p50_ms'])} ms, p99 {_ms(prediction['p99_ms'])} ms",
+                f"{prediction['calls']:,} patients, {prediction['mean_visits']:.1f} visits "
+                f"each; imports {', '.join(prediction['heavy_modules']) or 'no numpy/statsmodels'}",
+            )
         before = {w["pid"]: w for w in phase.get("worker_memory_before_logins", [])}
         for worker in phase.get("worker_memory", []):
             earlier = before.get(worker["pid"])
@@ -192,6 +209,14 @@ def check_targets(results: dict) -> list[dict]:
             f"{generator['peak_mib'] * 1.048576:.0f} MB",
             generator["peak_mib"] * 1.048576 < 500,
         )
+    for phase in results["phases"]:
+        prediction = phase.get("prediction")
+        if prediction:
+            add(
+                f"one prediction < 5 ms of server time ({phase['users']:,})",
+                f"p99 {prediction['p99_ms']:.2f} ms",
+                prediction["p99_ms"] < 5 and not prediction["heavy_modules"],
+            )
     workers = (large or {}).get("worker_memory")
     if workers:
         biggest = max(w["VmRSS"] for w in workers) / MIB * 1.048576

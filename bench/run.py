@@ -172,6 +172,16 @@ def run_phase(
     mixes = request_mixes(patients, accounts)
     selected = [e for e in ENDPOINTS if only is None or e.key in only]
 
+    # The progression model /predict_patient serves, fitted (and timed) before the API
+    # starts; then the prediction service's own time, without HTTP.
+    phase["fit_model"] = fit = database.fit_model(url, log_file)
+    console.print(f"  docmemo fit-model: {fit['wall_s']:.1f} s, peak {fit['peak_rss_mib']:.0f} MiB")
+    phase["prediction"] = prediction = probes.prediction_time(server.conninfo(name), patients)
+    console.print(
+        f"  predict_for_patient: p50 {prediction['p50_ms']:.2f} ms, "
+        f"p99 {prediction['p99_ms']:.2f} ms ({prediction['model_version']})"
+    )
+
     # 2. The framework's ceiling, just before the service (and again just after: on a
     # shared machine the two tell how much the ground moved), under the same load.
     phase["rows"].append(measure_hello("hello", "before", mixes, load, workdir))

@@ -28,7 +28,9 @@ from docmemo.web.app import create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/docmemo_test"
-ALL_TABLES = "users, patients, caregivers, healthpros, sessions, login_throttle"
+ALL_TABLES = (
+    "users, patients, caregivers, healthpros, sessions, login_throttle, login_address_throttle"
+)
 
 
 def _local_server_answers() -> bool:

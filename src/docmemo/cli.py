@@ -1,4 +1,4 @@
-"""The ``docmemo`` command: serve, migrate, seed."""
+"""The ``docmemo`` command: serve, migrate, seed, fit-model, evaluate-model."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from rich.table import Table
 from docmemo.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from docmemo.prediction.evaluation import EvaluationReport
+    from docmemo.prediction.training import FitOutcome
     from docmemo.seeding.service import SeedReport
 
 app = typer.Typer(help="Docteur Memo, the memory clinic's patient registry.", no_args_is_help=True)
@@ -124,9 +126,15 @@ def seed(
     rebuild: Annotated[
         bool, typer.Option(help="Drop every user and regenerate, even if the registry has data")
     ] = False,
+    fit: Annotated[
+        bool,
+        typer.Option(help="Fit the progression model on a new registry (or when none exists)"),
+    ] = True,
 ) -> None:
-    """Fill an empty registry with procedural data (or rebuild it with --rebuild)."""
+    """Fill an empty registry with procedural data (or rebuild it with --rebuild), then
+    fit the MMSE progression model on it."""
     from docmemo.db.engine import sync_engine
+    from docmemo.errors import RebuildInProgress
     from docmemo.seeding.service import rebuild_registry, seed_if_empty
 
     with database(settings_or_exit()) as settings:
@@ -135,13 +143,191 @@ def seed(
         chosen_seed = seed if seed is not None else settings.seed
         fill = rebuild_registry if rebuild else seed_if_empty
         with sync_engine(settings) as engine:
-            report = fill(engine, how_many, chosen_seed, settings.demo_password)
-    if report is None:
-        console.print(
-            "The registry already holds data: nothing done (use --rebuild to replace it)."
+            try:
+                report = fill(engine, how_many, chosen_seed, settings.demo_password)
+            except RebuildInProgress as error:
+                console.print(f"[red]{error.detail}.[/]", soft_wrap=True)
+                raise typer.Exit(1) from None
+        if report is None:
+            console.print(
+                "The registry already holds data: nothing done (use --rebuild to replace it)."
+            )
+        else:
+            _print_accounts(report, settings.demo_password)
+        if fit:
+            _fit_after_seeding(settings, refit=report is not None)
+
+
+def _print_fit(outcome: FitOutcome) -> None:
+    stored, calibration = outcome.stored, outcome.result.calibration
+    console.print(
+        f"Fitted progression model [bold]{stored.version}[/] on {stored.n_patients:,} "
+        f"patients ({stored.n_assessments:,} assessments; the registry has "
+        f"{outcome.registry_patients:,} patients, {outcome.registry_assessments:,} "
+        f"assessments). Intervals calibrated on {calibration['calibration_patients']:,} "
+        f"other patients: z80 = {calibration['z_80']:.2f}, z95 = {calibration['z_95']:.2f}; "
+        f"their MAE {calibration['calibration_mae']:.2f} points.",
+        soft_wrap=True,
+    )
+
+
+def _fit(settings: Settings, *, if_missing: bool, **options: int) -> FitOutcome | None:
+    from docmemo.db.engine import sync_engine
+    from docmemo.prediction.training import fit_and_store
+
+    with sync_engine(settings) as engine, console.status("Fitting") as status:
+        return fit_and_store(
+            engine, if_missing=if_missing, step=lambda text: status.update(text), **options
         )
+
+
+def _fit_in_child(settings: Settings, refit: bool) -> None:
+    """The fit after seeding, in a process of its own (see ``_fit_after_seeding``)."""
+    try:
+        outcome = _fit(settings, if_missing=not refit)
+    except ValueError as error:  # too few histories: population-course-1.0 is served
+        console.print(f"No progression model fitted: {error}.", soft_wrap=True)
         return
-    _print_accounts(report, settings.demo_password)
+    if outcome is not None:
+        _print_fit(outcome)
+
+
+def _fit_after_seeding(settings: Settings, *, refit: bool) -> None:
+    """Fit a progression model on a registry just generated (``refit``) or when none is
+    stored. In a child process, so that statsmodels, numpy and pandas never enter this
+    one, which goes on to serve the API. A failure is reported, not fatal: the API then
+    serves population-course-1.0 until ``docmemo fit-model`` succeeds."""
+    import multiprocessing
+
+    from docmemo.db.engine import sync_engine
+    from docmemo.prediction.service import has_model
+
+    if not refit:
+        with sync_engine(settings) as engine:
+            if has_model(engine):  # the common case, without starting a process
+                return
+    child = multiprocessing.get_context("spawn").Process(
+        target=_fit_in_child, args=(settings, refit), name="docmemo-fit"
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        console.print(
+            "[yellow]Fitting the progression model failed; /predict_patient serves "
+            "population-course-1.0 until `docmemo fit-model` succeeds.[/]",
+            soft_wrap=True,
+        )
+
+
+@app.command(name="fit-model")
+def fit_model(
+    if_missing: Annotated[
+        bool, typer.Option(help="Only if no model is stored yet (nothing done otherwise)")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the patient sample and the fit")] = 0,
+    fit_patients: Annotated[
+        int, typer.Option(min=20, help="Patients (with 2+ visits) the model is fitted on")
+    ] = 3_000,
+    calibration_patients: Annotated[
+        int, typer.Option(min=0, help="Other patients the intervals are calibrated on")
+    ] = 5_000,
+) -> None:
+    """Fit the MMSE progression model on the registry's histories and store it: every
+    API process serves it from the next request on (docs/MODEL.md)."""
+    with database(settings_or_exit()) as settings:
+        _migrate(settings)
+        try:
+            outcome = _fit(
+                settings,
+                if_missing=if_missing,
+                seed=seed,
+                fit_patients=fit_patients,
+                calibration_patients=calibration_patients,
+            )
+        except ValueError as error:
+            console.print(f"[red]No model fitted:[/] {error}.", soft_wrap=True)
+            raise typer.Exit(1) from None
+    if outcome is None:
+        console.print("A progression model is already stored: nothing done.")
+        return
+    _print_fit(outcome)
+
+
+def _print_evaluation(report: EvaluationReport) -> None:
+    from docmemo.prediction.evaluation import LVCF_NAME
+
+    console.print(
+        f"{report.eligible_patients:,} patients with two visits or more: "
+        f"{report.held_out:,} held out (a random fifth), the model fitted on "
+        f"{report.fit_patients:,} of the {report.training_patients:,} others. Each held-out "
+        f"patient's last score predicted from their earlier visits, "
+        f"{report.mean_horizon_months:.1f} months ahead on average.",
+        soft_wrap=True,
+    )
+    lvcf = report.score(LVCF_NAME).mae
+    table = Table(title="Held-out evaluation")
+    table.add_column("model")
+    for column in ("MAE", "vs LVCF", "80 % cover", "95 % cover", "80 % width", "95 % width"):
+        table.add_column(column, justify="right")
+    for score in report.scores:
+        table.add_row(
+            score.model,
+            f"{score.mae:.2f}",
+            f"{(score.mae - lvcf) / lvcf:+.1%}",
+            f"{score.coverage_80:.1%}",
+            f"{score.coverage_95:.1%}",
+            f"{score.mean_width_80:.1f}",
+            f"{score.mean_width_95:.1f}",
+        )
+    console.print(table)
+    for case in report.clear_cases:
+        console.print(
+            f"Clear case, {case.description}: last {case.last_mmse}, predicted "
+            f"{case.predicted_mmse:.1f} a year later "
+            f"(80 %: {case.interval_80.low:.1f}-{case.interval_80.high:.1f}).",
+            soft_wrap=True,
+        )
+
+
+@app.command(name="evaluate-model")
+def evaluate_model(
+    seed: Annotated[int, typer.Option(help="Seed of the sample, the hold-out and the fit")] = 0,
+    patients: Annotated[
+        int, typer.Option(min=100, help="Patients (with 2+ visits) read from the registry")
+    ] = 20_000,
+    fit_patients: Annotated[
+        int, typer.Option(min=20, help="Training patients the model is fitted on")
+    ] = 3_000,
+    save: Annotated[
+        bool, typer.Option(help="Add the figures to the served model's evaluation")
+    ] = True,
+) -> None:
+    """Hold out a fifth of the patients, fit on the rest, and compare the model's
+    predictions of the held-out last scores with two baselines (docs/MODEL.md)."""
+    from docmemo.db.engine import sync_engine
+    from docmemo.prediction.training import evaluate_registry
+
+    with (
+        database(settings_or_exit()) as settings,
+        sync_engine(settings) as engine,
+        console.status("Evaluating") as status,
+    ):
+        _migrate(settings)
+        try:
+            report, model = evaluate_registry(
+                engine,
+                seed=seed,
+                evaluation_patients=patients,
+                fit_patients=fit_patients,
+                save=save,
+                step=lambda text: status.update(text),
+            )
+        except ValueError as error:
+            console.print(f"[red]No evaluation:[/] {error}.", soft_wrap=True)
+            raise typer.Exit(1) from None
+    _print_evaluation(report)
+    if model is not None:
+        console.print(f"Figures added to the evaluation of {model.version}.")
 
 
 def _stop_on_sigterm(_signum: int, _frame: object) -> None:
@@ -174,6 +360,7 @@ def serve(
                 )
             if report is not None:
                 _print_accounts(report, settings.demo_password)
+            _fit_after_seeding(settings, refit=report is not None)
         # uvicorn re-raises SIGTERM once it has shut down; make that an exit, so that
         # the embedded server is stopped on the way out as it is after Ctrl-C.
         signal.signal(signal.SIGTERM, _stop_on_sigterm)

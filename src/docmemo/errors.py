@@ -63,6 +63,10 @@ class TooManyAttempts(DomainError):
         return {"Retry-After": str(self.retry_after_s)}
 
 
+class TooManyAttemptsFromAddress(TooManyAttempts):
+    detail = "Too many failed logins from this address; try again later"
+
+
 class DatabaseUnavailable(DomainError):
     status_code = 503
     detail = "The database is unavailable; try again shortly"
@@ -71,3 +75,8 @@ class DatabaseUnavailable(DomainError):
 class NotReady(DomainError):
     status_code = 503
     detail = "The service is not ready yet"
+
+
+class RebuildInProgress(DomainError):
+    status_code = 409
+    detail = "Another rebuild of the registry is running; nothing was changed"

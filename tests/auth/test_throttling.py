@@ -113,3 +113,66 @@ async def test_concurrent_guesses_get_no_more_tries_than_serial_ones(pool, clien
     codes = [response.status_code for response in responses]
     assert codes.count(401) == settings.login_max_failures
     assert codes.count(429) == 20 - settings.login_max_failures
+
+
+async def test_attempts_during_a_lock_neither_count_nor_extend_it(
+    pool, client, settings, sync_engine
+):
+    user = await make_user(pool, Role.PATIENT)
+    key = user.name.lower()
+
+    def lock_state() -> tuple:
+        with sync_engine.connect() as conn:
+            return tuple(
+                conn.execute(
+                    text(
+                        "SELECT failures, last_failure_at, locked_until "
+                        "FROM login_throttle WHERE account_key = :k"
+                    ),
+                    {"k": key},
+                ).one()
+            )
+
+    for _ in range(settings.login_max_failures):
+        await _fail(client, user.name)
+    locked = lock_state()
+    for _ in range(10):
+        assert (await _fail(client, user.name)).status_code == 429
+    assert lock_state() == locked
+
+
+async def test_the_owner_gets_back_in_once_even_the_longest_lock_has_passed(
+    pool, client, settings, sync_engine
+):
+    """Hammering an account keeps it locked for at most the cap after the last
+    failure that was counted; then its owner logs in."""
+    user = await make_user(pool, Role.PATIENT)
+    key = user.name.lower()
+    for _ in range(settings.login_max_failures + 12):  # 30 s doubled 12 times: past the cap
+        await _fail(client, user.name)
+        with sync_engine.begin() as conn:  # each lock over at once, so each failure counts
+            conn.execute(
+                text("UPDATE login_throttle SET locked_until = now() WHERE account_key = :k"),
+                {"k": key},
+            )
+    await _fail(client, user.name)
+    with sync_engine.begin() as conn:
+        lock_s = conn.execute(
+            text(
+                "SELECT extract(epoch FROM locked_until - now()) FROM login_throttle "
+                "WHERE account_key = :k"
+            ),
+            {"k": key},
+        ).scalar_one()
+        assert 0 < lock_s <= settings.login_lockout_max_s
+        # The cap has passed.
+        conn.execute(
+            text(
+                "UPDATE login_throttle SET locked_until = locked_until - make_interval(secs => :s),"
+                " last_failure_at = last_failure_at - make_interval(secs => :s) "
+                "WHERE account_key = :k"
+            ),
+            {"k": key, "s": settings.login_lockout_max_s},
+        )
+    ok = await client.post("/login", data={"name": user.name, "password": PASSWORD})
+    assert ok.status_code == 200

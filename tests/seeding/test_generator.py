@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import random
 import re
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from fractions import Fraction
 
 import pytest
@@ -281,3 +283,42 @@ def test_empty_registry() -> None:
     assert registry.counts == RoleCounts(0, 0, 0, 0, 0)
     assert list(registry.users()) == []
     assert list(registry.patients()) == []
+
+
+# --- MMSE histories ------------------------------------------------------------------------
+
+
+def test_each_patient_has_a_history_ending_at_their_score(registry: Registry) -> None:
+    by_patient: dict[str, list[tuple[datetime.date, int]]] = {}
+    for patient_id, mmse, assessed_at in registry.assessments():
+        by_patient.setdefault(patient_id, []).append((assessed_at, mmse))
+    patients = list(registry.patients())
+    # Patient by patient, in the patients' (user_id) order.
+    assert list(by_patient) == [patient[0] for patient in patients]
+    for patient_id, _, _, mmse, _ in patients:
+        history = by_patient[patient_id]
+        assert 1 <= len(history) <= 8
+        assert history[-1][1] == mmse
+        assert history[-1][0] <= registry.today
+        assert [day for day, _ in history] == sorted({day for day, _ in history})
+        assert all(0 <= score <= 30 for _, score in history)
+
+
+def test_histories_are_reproducible_and_streamed(registry: Registry) -> None:
+    streamed = registry.assessments()
+    assert isinstance(streamed, Iterator)  # simulated as read, never all held at once
+    first = list(streamed)
+    assert list(registry.assessments()) == first
+    again = generate_registry(10_000, seed=12345, today=registry.today)
+    assert list(again.assessments()) == first
+    other = generate_registry(10_000, seed=54321, today=registry.today)
+    assert [row[1:] for row in other.assessments()] != [row[1:] for row in first]
+
+
+def test_histories_end_at_the_given_day() -> None:
+    day = datetime.date(2030, 6, 1)
+    registry = generate_registry(300, seed=8, today=day)
+    assert registry.today == day
+    dates = [assessed_at for _, _, assessed_at in registry.assessments()]
+    assert max(dates) <= day
+    assert min(dates) >= day - datetime.timedelta(days=6 * 366 + 90)

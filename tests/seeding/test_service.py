@@ -6,16 +6,21 @@ import dataclasses
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, text
 
 from docmemo.auth.passwords import verify_password
+from docmemo.errors import RebuildInProgress
 from docmemo.seeding.generator import generate_registry, role_counts
 from docmemo.seeding.names import name_lists
 from docmemo.seeding.service import (
+    ADVISORY_LOCK_KEY,
     SeedReport,
+    _load,
+    _progress_bar,
     rebuild_registry,
     registry_is_empty,
     seed_if_empty,
@@ -334,16 +339,22 @@ def test_two_processes_starting_together_seed_once(clean_db: Engine) -> None:
     assert _table_counts(clean_db) == _report_counts(seeded_reports[0])
 
 
-def test_concurrent_rebuilds_serialise(clean_db: Engine) -> None:
-    _run_together(
-        lambda seed: rebuild_registry(clean_db, 600 + seed, seed, PASSWORD, progress=False),
-        (1, 2),
-    )
-    # One of the two registries, whole: never a mix of both.
-    with clean_db.connect() as conn:
-        ids = set(conn.execute(text("SELECT user_id FROM users")).scalars())
-    assert ids in ({*generate_registry(601, 1).user_ids}, {*generate_registry(602, 2).user_ids})
-    assert _scalar(clean_db, "SELECT count(DISTINCT password) FROM users") == 1
+def test_a_rebuild_while_another_runs_is_refused_and_changes_nothing(
+    seeded: SeedReport, clean_db: Engine
+) -> None:
+    # Two real rebuild processes racing: tests/seeding/test_rebuild_races.py.
+    with clean_db.connect() as running, running.begin(), ThreadPoolExecutor(1) as other:
+        running.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        second = other.submit(rebuild_registry, clean_db, 300, SEED + 1, PASSWORD, progress=False)
+        try:
+            second.result(timeout=30)
+        except TimeoutError:
+            pytest.fail("the second rebuild waited for the first instead of being refused")
+        except RebuildInProgress:
+            pass
+        else:
+            pytest.fail("the second rebuild ran while the first held the lock")
+    assert _table_counts(clean_db) == _report_counts(seeded)
 
 
 def test_rebuild_with_progress_bar(clean_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
@@ -389,3 +400,95 @@ def test_a_rebuild_leaves_every_key_index_and_trigger_as_the_migrations_made_the
 def test_rules_are_enforced_again_after_a_rebuild(clean_db: Engine) -> None:
     rebuild_registry(clean_db, 300, 5, "pw", progress=False)
     assert refused(clean_db, lambda conn: insert_user(conn, "patient"))
+
+
+_HISTORIES_BREAKING_THE_RULES = """
+    WITH h AS (
+        SELECT a.*, count(*) OVER w AS visits,
+               row_number() OVER (w ORDER BY assessed_at DESC, assessment_id DESC) AS from_last,
+               assessed_at - lag(assessed_at) OVER (w ORDER BY assessed_at, assessment_id)
+                   AS gap_days
+        FROM assessments a
+        WINDOW w AS (PARTITION BY patient_id)
+    )
+    SELECT
+        (SELECT count(*) FROM patients p
+         WHERE NOT EXISTS (SELECT 1 FROM assessments a WHERE a.patient_id = p.user_id))
+            AS without_history,
+        (SELECT count(*) FROM h JOIN patients p ON p.user_id = h.patient_id
+         WHERE h.from_last = 1 AND h.mmse <> p.mmse) AS last_score_not_current,
+        (SELECT count(*) FROM h WHERE visits NOT BETWEEN 1 AND 8) AS too_many_visits,
+        (SELECT count(*) FROM h WHERE gap_days NOT BETWEEN 122 AND 426) AS gaps_out_of_range,
+        (SELECT count(*) FROM h WHERE assessed_at > CURRENT_DATE
+            OR assessed_at < CURRENT_DATE - 6 * 366 - 90) AS dates_out_of_range,
+        (SELECT count(*) FROM h WHERE recorded_by IS NOT NULL) AS with_a_recorder
+"""
+
+
+def test_every_seeded_patient_has_a_history_ending_at_their_score(
+    seeded: SeedReport, clean_db: Engine
+) -> None:
+    with clean_db.connect() as conn:
+        broken = conn.execute(text(_HISTORIES_BREAKING_THE_RULES)).one()
+    assert broken._asdict() == dict.fromkeys(broken._fields, 0)
+    assessments = _scalar(clean_db, "SELECT count(*) FROM assessments")
+    assert seeded.assessments == assessments
+    assert seeded.patients < assessments <= 8 * seeded.patients
+
+
+def test_seeded_histories_match_the_generator_ids_included(
+    seeded: SeedReport, clean_db: Engine
+) -> None:
+    query = text(
+        "SELECT assessment_id, patient_id, mmse, assessed_at FROM assessments"
+        " ORDER BY assessment_id"
+    )
+    with clean_db.connect() as conn:
+        before = [tuple(row) for row in conn.execute(query)]
+    expected = generate_registry(USERS, SEED).assessments()
+    assert [row[1:] for row in before] == list(expected)
+    assert [row[0] for row in before] == list(range(1, len(before) + 1))
+
+    rebuild_registry(clean_db, USERS, SEED, PASSWORD, progress=False)
+    with clean_db.connect() as conn:
+        assert [tuple(row) for row in conn.execute(query)] == before
+
+
+def test_assessment_rules_are_enforced_again_after_a_rebuild(
+    seeded: SeedReport, clean_db: Engine
+) -> None:
+    def assess(user_id: str, mmse: int = 20):
+        return lambda conn: conn.execute(
+            text("INSERT INTO assessments (patient_id, mmse, assessed_at) VALUES (:p, :m, now())"),
+            {"p": user_id, "m": mmse},
+        )
+
+    patient = _scalar(clean_db, "SELECT user_id FROM patients LIMIT 1")
+    caregiver = _scalar(clean_db, "SELECT user_id FROM caregivers LIMIT 1")
+    assert not refused(clean_db, assess(patient))
+    assert refused(clean_db, assess(caregiver))
+    assert refused(clean_db, assess(patient, 31))
+    with clean_db.begin() as conn:
+        conn.execute(text("DELETE FROM users WHERE user_id = :p"), {"p": patient})
+        left = conn.execute(
+            text("SELECT count(*) FROM assessments WHERE patient_id = :p"), {"p": patient}
+        ).scalar_one()
+    assert left == 0
+
+
+def test_a_failure_while_simulating_histories_leaves_the_registry_as_it_was(
+    seeded: SeedReport, clean_db: Engine
+) -> None:
+    # Histories are simulated in a thread (_HistoriesAhead): its error must reach the
+    # load, and the load's transaction must undo everything.
+    registry = generate_registry(500, SEED + 3)
+    # Dates before the first day of the calendar: the simulation fails, the rest loads.
+    broken = dataclasses.replace(registry, today=date.min)
+    with (
+        pytest.raises(OverflowError),
+        _progress_bar(False) as bar,
+        clean_db.begin() as conn,
+    ):
+        _load(conn, broken, "hash", bar)
+    assert _table_counts(clean_db) == _report_counts(seeded)
+    assert _scalar(clean_db, "SELECT count(*) FROM assessments") == seeded.assessments

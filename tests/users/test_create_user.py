@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 import pytest
 from sqlalchemy import text
@@ -264,3 +265,57 @@ async def test_names_equal_by_unicode_case_folding_are_one_person(client, first,
     )
     assert twin.status_code == 409
     await login(client, f"{second} {suffix}", "pw")
+
+
+def _assessments_of(sync_engine, user_id: str) -> list[tuple]:
+    with sync_engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text(
+                    "SELECT mmse, assessed_at, recorded_by FROM assessments"
+                    " WHERE patient_id = :id ORDER BY assessment_id"
+                ),
+                {"id": user_id},
+            )
+        ]
+
+
+async def test_a_new_patients_score_is_their_first_assessment(client, pool, sync_engine):
+    anonymous = await client.post(
+        f"/create_user/{unique_name()}",
+        params={"status": "patient", "password": "pw", "age": 70, "mmse": 26},
+    )
+    assert anonymous.status_code == 201
+    assert _assessments_of(sync_engine, anonymous.json()["user_id"]) == [(26, date.today(), None)]
+
+    carer = await make_user(pool, Role.CAREGIVER)
+    await login(client, carer.name)
+    by_carer = await client.post(
+        f"/create_user/{unique_name()}",
+        params={"status": "patient", "password": "pw", "age": 80, "mmse": 14},
+    )
+    assert by_carer.status_code == 201
+    assert _assessments_of(sync_engine, by_carer.json()["user_id"]) == [
+        (14, date.today(), carer.user_id)
+    ]
+
+
+async def test_only_patients_get_an_assessment_and_a_refused_creation_none(
+    client, pool, sync_engine
+):
+    with sync_engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM assessments")).scalar_one()
+    taken = await make_user(pool, Role.PATIENT)
+    carer = await client.post(
+        f"/create_user/{unique_name()}", params={"status": "caregiver", "password": "pw"}
+    )
+    assert carer.status_code == 201
+    twin = await client.post(
+        f"/create_user/{taken.name.upper()}",
+        params={"status": "patient", "password": "pw", "age": 70, "mmse": 3},
+    )
+    assert twin.status_code == 409
+    with sync_engine.connect() as conn:
+        after = conn.execute(text("SELECT count(*) FROM assessments")).scalar_one()
+    assert after == before + 1  # the patient made through the service, nothing else

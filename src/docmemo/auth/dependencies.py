@@ -57,6 +57,24 @@ async def optional_identity_released(
 MaybeUserReleased = Annotated[Identity | None, Depends(optional_identity_released)]
 
 
+async def required_identity_released(identity: MaybeUserReleased) -> Identity:
+    if identity is None:
+        raise NotAuthenticated()
+    return identity
+
+
+LoggedInUserReleased = Annotated[Identity, Depends(required_identity_released)]
+
+
+async def client_address(request: Request) -> str | None:
+    """The client's address as the server saw it (behind a proxy, uvicorn takes it
+    from X-Forwarded-For when the proxy is in FORWARDED_ALLOW_IPS, 127.0.0.1 by default)."""
+    return request.client.host if request.client else None
+
+
+ClientAddress = Annotated[str | None, Depends(client_address)]
+
+
 async def required_identity(identity: MaybeUser) -> Identity:
     if identity is None:
         raise NotAuthenticated()

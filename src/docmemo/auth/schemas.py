@@ -37,6 +37,13 @@ class LoginOut(BaseModel):
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
+class PasswordChangedOut(LoginOut):
+    detail: str = (
+        "Password changed; every session of this account has ended, "
+        "and this new session replaces the caller's"
+    )
+
+
 class LogoutOut(BaseModel):
     detail: str
 

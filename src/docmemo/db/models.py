@@ -9,14 +9,17 @@ no user exists without its role row.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -28,6 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -41,6 +45,7 @@ NAMING_CONVENTION = {
 USER_ID_PATTERN = "^[0-9a-f]{32}$"
 MAX_NAME_LENGTH = 100
 MAX_AGE = 130
+EARLIEST_ASSESSMENT = date(1900, 1, 1)
 
 
 class Role(enum.StrEnum):
@@ -145,6 +150,50 @@ ROLE_TABLES: dict[Role, type[Patient] | type[Caregiver] | type[HealthPro]] = {
 }
 
 
+class Assessment(Base):
+    """One MMSE assessment of a patient (migration 0004). ``patients.mmse`` is the score
+    of the latest one, latest meaning greatest ``(assessed_at, assessment_id)``."""
+
+    __tablename__ = "assessments"
+
+    assessment_id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("patients.user_id", ondelete="CASCADE")
+    )
+    mmse: Mapped[int] = mapped_column(SmallInteger)
+    assessed_at: Mapped[date] = mapped_column(Date)
+    # Who recorded it; NULL for generated histories and once that user is deleted.
+    recorded_by: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.user_id", ondelete="SET NULL")
+    )
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("mmse BETWEEN 0 AND 30", name="mmse_range"),
+        CheckConstraint(
+            f"assessed_at >= DATE '{EARLIEST_ASSESSMENT.isoformat()}'", name="assessed_at_range"
+        ),
+        Index(None, "patient_id", "assessed_at", "assessment_id"),
+        Index(None, "recorded_by", postgresql_where=text("recorded_by IS NOT NULL")),
+    )
+
+
+class ProgressionModel(Base):
+    """A fitted MMSE progression model; the one served has the latest ``fitted_at``."""
+
+    __tablename__ = "progression_models"
+
+    model_id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    version: Mapped[str] = mapped_column(Text, unique=True)
+    fitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    n_patients: Mapped[int] = mapped_column(Integer)
+    n_assessments: Mapped[int] = mapped_column(Integer)
+
+
 class PatientCount(Base):
     """Patients per (MMSE, age), kept exact by triggers on ``patients`` (migration 0003):
     at most 31 × 131 rows, so counts cost the same at any registry size."""
@@ -178,6 +227,10 @@ class Session(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # Refreshed at most once a minute (auth.service), for the idle expiry (migration 0006).
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class LoginThrottle(Base):
@@ -187,5 +240,63 @@ class LoginThrottle(Base):
 
     account_key: Mapped[str] = mapped_column(Text, primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, server_default="0")
-    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Indexed: stale rows are purged a few at a time, oldest first (migration 0006).
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginAddressThrottle(Base):
+    """Failed logins per client address (IPv4, or an IPv6 /64) in a fixed window,
+    shared by every API process (migration 0006)."""
+
+    __tablename__ = "login_address_throttle"
+
+    address: Mapped[str] = mapped_column(INET, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures_not_negative"),)
+
+
+class AuditAction(enum.StrEnum):
+    """What an audit row records (migration 0005 lists the same values)."""
+
+    READ_RECORD = "read_record"
+    PREDICT = "predict"
+    READ_ASSESSMENTS = "read_assessments"
+    RECORD_ASSESSMENT = "record_assessment"
+    READ_AUDIT_TRAIL = "read_audit_trail"
+    CREATE_USER = "create_user"
+    CHANGE_PASSWORD = "change_password"  # noqa: S105 - an action's name, not a secret
+
+
+class AuditOutcome(enum.StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+
+
+class AuditEvent(Base):
+    """One audited read or write of a user's record (migration 0005): append-only,
+    no health values, and no foreign keys, so a row outlives the users it names."""
+
+    __tablename__ = "audit_events"
+
+    event_id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # NULL: an anonymous caller (creating a patient or a caregiver).
+    actor_id: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text, server_default=AuditOutcome.ALLOWED.value)
+    address: Mapped[str | None] = mapped_column(INET)
+
+    __table_args__ = (
+        CheckConstraint(_in_list("action", AuditAction), name="action_allowed"),
+        CheckConstraint(_in_list("outcome", AuditOutcome), name="outcome_allowed"),
+        CheckConstraint(f"actor_id ~ '{USER_ID_PATTERN}'", name="actor_id_hex"),
+        CheckConstraint(f"subject_id ~ '{USER_ID_PATTERN}'", name="subject_id_hex"),
+        # The trail of one patient, newest first.
+        Index(None, "subject_id", "event_id"),
+    )

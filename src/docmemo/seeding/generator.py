@@ -14,10 +14,17 @@ a few pointers per row, where an object per user would cost hundreds of bytes:
 Reproducibility: everything comes from one ``random.Random(seed)`` in a fixed
 order (ids, names, ages, MMSE, caregiver assignment), so the same seed, Faker
 version and Python version give the very same registry.
+
+MMSE histories (``Registry.histories``) are not part of the registry: 1,000,000
+users have about 2.7 million assessments, which as objects would double the peak.
+They are simulated when read (``docmemo.seeding.history``), patient by patient,
+from a second generator seeded from the same seed, so they too are the same for
+the same seed (and the same ``today``, the day they end at).
 """
 
 from __future__ import annotations
 
+import datetime
 import heapq
 import random
 import secrets
@@ -25,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from docmemo.db.models import Role, Specialty
+from docmemo.seeding.history import simulate_history
 from docmemo.seeding.names import unique_names
 
 AGE_RANGE = (25, 90)  # inclusive, SPEC §2
@@ -150,6 +158,7 @@ class Registry:
     ages: list[int]
     mmse: list[int]
     caregiver_of: list[str | None]
+    today: datetime.date  # the day the MMSE histories end at (their last visit: 0-90 days before)
 
     def _block(self, index: int) -> range:
         sizes = self.counts.sizes()
@@ -212,12 +221,33 @@ class Registry:
             strict=True,
         )
 
+    def histories(self) -> Iterator[list[tuple[datetime.date, int]]]:
+        """Every patient's MMSE history ``[(assessed_at, mmse), ...]``, in the order of
+        ``patients()``, each oldest first and ending at the patient's current score.
+        Simulated as they are read, so each call gives them anew, the same each time."""
+        # Seeded on purpose, like the registry; a str seed is hashed with SHA-512, so
+        # this stream is unrelated to the registry's own and to other seeds'.
+        rng = random.Random(f"{self.seed}:assessments")  # noqa: S311
+        today = self.today
+        for age, mmse in zip(self.ages, self.mmse, strict=True):
+            yield simulate_history(rng, mmse, age, today)
 
-def generate_registry(users: int, seed: int | None = None) -> Registry:
+    def assessments(self) -> Iterator[tuple[str, int, datetime.date]]:
+        """``(patient_id, mmse, assessed_at)`` of every assessment of ``histories()``."""
+        patient_ids = self.user_ids[: self.counts.patients]
+        for patient_id, history in zip(patient_ids, self.histories(), strict=True):
+            for assessed_at, score in history:
+                yield patient_id, score, assessed_at
+
+
+def generate_registry(
+    users: int, seed: int | None = None, today: datetime.date | None = None
+) -> Registry:
     """Generate ``users`` users by the rules of SPEC §2.
 
     ``seed=None`` draws a fresh random seed; it is kept in ``Registry.seed`` so
-    that a random run can still be reproduced.
+    that a random run can still be reproduced. ``today`` (default: today) is the day
+    the MMSE histories end at.
     """
     counts = role_counts(users)
     if seed is None:
@@ -240,4 +270,5 @@ def generate_registry(users: int, seed: int | None = None) -> Registry:
         ages=ages,
         mmse=mmse,
         caregiver_of=caregiver_of,
+        today=today if today is not None else datetime.date.today(),
     )

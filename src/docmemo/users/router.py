@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from docmemo.auth.dependencies import LoggedInUser, MaybeUserReleased
+from docmemo.auth.dependencies import ClientAddress, LoggedInUser, MaybeUserReleased
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
 from docmemo.db.engine import DbConnection, DbPool
 from docmemo.db.models import MAX_AGE, Role, Specialty
@@ -50,6 +50,7 @@ def to_out(record: service.UserRecord) -> PatientOut | CaregiverOut | HealthProO
 async def create_user(
     pool: DbPool,
     actor: MaybeUserReleased,
+    address: ClientAddress,
     name: NamePath,
     status: Annotated[Role, Query(description="caregiver, healthpro or patient")],
     password: Annotated[
@@ -72,7 +73,7 @@ async def create_user(
         caregiver_id=caregiver_id,
         specialty=specialty,
     )
-    return to_out(await service.create_user(pool, actor, name, new_user))
+    return to_out(await service.create_user(pool, actor, name, new_user, address))
 
 
 @router.get(
@@ -84,8 +85,8 @@ async def create_user(
     ),
 )
 async def get_user_by_name(
-    db: DbConnection, viewer: LoggedInUser, name: NamePath
+    db: DbConnection, viewer: LoggedInUser, address: ClientAddress, name: NamePath
 ) -> PatientOut | CaregiverOut | HealthProOut:
     """A user's record. Health professionals may read anyone; caregivers themselves and
     their patients; patients themselves."""
-    return to_out(await service.read_record(db, viewer, name))
+    return to_out(await service.read_record(db, viewer, name, address))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 
 from psycopg import AsyncConnection
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
+from docmemo.audit.service import audit_or_refuse, normalize_address, record_event
 from docmemo.auth.passwords import hash_password_off_loop
 from docmemo.auth.schemas import Identity
-from docmemo.db.models import MAX_AGE, Role
+from docmemo.db.models import MAX_AGE, AuditAction, Role
 from docmemo.errors import Forbidden, InvalidInput, NameTaken, NotFound
 from docmemo.users.names import clean_name
 from docmemo.users.schemas import NewUser
@@ -93,20 +95,69 @@ async def find_record(db: AsyncConnection, name: str) -> UserRecord | None:
     return UserRecord(**{**row._asdict(), "status": Role(row.status)})
 
 
-async def read_record(db: AsyncConnection, viewer: Identity, raw_name: str) -> UserRecord:
+# find_record and the audit row of a patient's record in one statement, hence one
+# (autocommit) transaction and no extra round trip: the record is answered only if
+# its audit row is written. ``allowed`` is can_read in SQL, so that the row says
+# whether the record was shown (tests/audit compares the two on every pair of roles).
+_READ_RECORD_AUDITED = """
+    WITH record AS (
+        SELECT u.user_id, u.name, u.status, p.age, p.mmse, p.caregiver_id, h.specialty,
+               (%(sees_everyone)s OR u.user_id = %(viewer_id)s
+                OR (%(viewer_is_caregiver)s AND p.caregiver_id = %(viewer_id)s))
+               IS TRUE AS allowed
+        FROM users u
+        LEFT JOIN patients p ON p.user_id = u.user_id
+        LEFT JOIN healthpros h ON h.user_id = u.user_id
+        WHERE name_key(u.name) = name_key(%(name)s)
+    ), audited AS (
+        INSERT INTO audit_events (actor_id, subject_id, action, outcome, address)
+        SELECT %(viewer_id)s, user_id, 'read_record',
+               CASE WHEN allowed THEN 'allowed' ELSE 'denied' END, %(address)s::inet
+        FROM record WHERE status = 'patient'
+    )
+    SELECT * FROM record
+"""
+
+
+async def read_record(
+    db: AsyncConnection, viewer: Identity, raw_name: str, address: str | None = None
+) -> UserRecord:
     """The record of this name, if the viewer may read it; otherwise NotFound, the same
-    answer as for a name nobody has, so that nothing can be learnt from it."""
-    record = await find_record(db, clean_name(raw_name))
-    if record is None or not can_read(viewer, record):
+    answer as for a name nobody has, so that nothing can be learnt from it. Looking
+    up a patient's record is audited (read_record, allowed or denied, from
+    ``address``); if the audit row cannot be written, DatabaseUnavailable."""
+    params = {
+        "name": clean_name(raw_name),
+        "viewer_id": viewer.user_id,
+        "sees_everyone": viewer.is_healthpro,
+        "viewer_is_caregiver": viewer.status is Role.CAREGIVER,
+        "address": normalize_address(address),
+    }
+    async with audit_or_refuse():
+        row = await (await db.execute(_READ_RECORD_AUDITED, params)).fetchone()
+    if row is None or not row.allowed:
         raise NotFound("No such user, or none you may see")
-    return record
+    return UserRecord(
+        user_id=row.user_id,
+        name=row.name,
+        status=Role(row.status),
+        age=row.age,
+        mmse=row.mmse,
+        caregiver_id=row.caregiver_id,
+        specialty=row.specialty,
+    )
 
 
 async def create_user(
-    pool: AsyncConnectionPool, actor: Identity | None, raw_name: str, new_user: NewUser
+    pool: AsyncConnectionPool,
+    actor: Identity | None,
+    raw_name: str,
+    new_user: NewUser,
+    address: str | None = None,
 ) -> UserRecord:
     """Add a user and its role row in one transaction (409 if the name exists in any
-    case). No connection is held while the password is hashed."""
+    case), audited in that transaction (create_user, by ``actor`` from ``address``).
+    No connection is held while the password is hashed."""
     name = clean_name(raw_name)
     check_fields_fit_role(new_user)
     if not can_create(actor, new_user.status):
@@ -133,7 +184,14 @@ async def create_user(
     try:
         # The user and its role row in one transaction (the role rule is checked at commit).
         async with pool.connection() as db, db.transaction():
-            await _insert(db, record, password_hash)
+            await _insert(db, record, password_hash, actor.user_id if actor else None)
+            await record_event(
+                db,
+                actor_id=actor.user_id if actor else None,
+                subject_id=record.user_id,
+                action=AuditAction.CREATE_USER,
+                address=address,
+            )
     except pg_errors.IntegrityError as error:
         raise _integrity_error_to_domain(error) from None
     return record
@@ -162,7 +220,19 @@ async def _caregiver_exists(db: AsyncConnection, user_id: str) -> bool:
     return await cursor.fetchone() is not None
 
 
-async def _insert(db: AsyncConnection, record: UserRecord, password_hash: str) -> None:
+# A new patient's score is their first assessment, dated today (the API server's date,
+# as in docmemo.assessments): patients.mmse is always their latest assessment. The
+# recorder is NULL when anonymous, or if their account has just been deleted.
+_FIRST_ASSESSMENT = """
+    INSERT INTO assessments (patient_id, mmse, assessed_at, recorded_by)
+    VALUES (%(user_id)s, %(mmse)s, %(today)s,
+            (SELECT user_id FROM users WHERE user_id = %(recorded_by)s))
+"""
+
+
+async def _insert(
+    db: AsyncConnection, record: UserRecord, password_hash: str, recorded_by: str | None
+) -> None:
     params = {
         "user_id": record.user_id,
         "name": record.name,
@@ -186,3 +256,7 @@ async def _insert(db: AsyncConnection, record: UserRecord, password_hash: str) -
         "VALUES (%(user_id)s, %(name)s, %(specialty)s)",
     }[record.status]
     await db.execute(role_insert, params)
+    if record.status is Role.PATIENT:
+        await db.execute(
+            _FIRST_ASSESSMENT, {**params, "today": date.today(), "recorded_by": recorded_by}
+        )

@@ -8,8 +8,11 @@ from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from docmemo import __version__
+from docmemo.assessments.router import router as assessments_router
+from docmemo.audit.router import router as audit_router
 from docmemo.auth.router import router as auth_router
 from docmemo.config import Settings, get_settings
 from docmemo.db.engine import make_pool
@@ -18,6 +21,7 @@ from docmemo.prediction.router import router as prediction_router
 from docmemo.stats.router import router as stats_router
 from docmemo.users.router import router as users_router
 from docmemo.web.errors import install_error_handlers
+from docmemo.web.headers import SecurityHeaders
 from docmemo.web.router import SERVICE_NAME
 from docmemo.web.router import router as service_router
 from docmemo.web.schemas import error_responses
@@ -34,6 +38,14 @@ def readme_text() -> str:
         return ""
 
 
+class DocmemoApp(FastAPI):
+    """FastAPI with the security headers as its outermost layer, outside Starlette's
+    ServerErrorMiddleware, so that even an unexpected 500 carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), docs_path=self.docs_url)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -48,19 +60,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await pool.close()
 
-    app = FastAPI(
+    app = DocmemoApp(
         title=SERVICE_NAME,
         version=__version__,
         description=readme_text(),
         lifespan=lifespan,
+        # Only the Swagger UI page, under its content security policy (web.headers):
+        # ReDoc would need inline styles, workers and Google Fonts, and the OAuth2
+        # redirect page serves a login flow this API does not have.
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         responses=error_responses(
-            e422="Invalid parameters", e503="The database is unavailable; try again shortly"
+            # FastAPI's answer to a body it cannot decode (not UTF-8, a broken form).
+            e400="The request body could not be read",
+            e422="Invalid parameters",
+            e503="The database is unavailable; try again shortly",
         ),
     )
     app.state.settings = settings
     app.state.schema_head = head_revision()
     app.state.known_revisions = known_revisions()
     install_error_handlers(app)
-    for router in (service_router, auth_router, users_router, stats_router, prediction_router):
+    for router in (
+        service_router,
+        auth_router,
+        users_router,
+        assessments_router,
+        audit_router,
+        stats_router,
+        prediction_router,
+    ):
         app.include_router(router)
     return app

@@ -1,0 +1,141 @@
+"""Security headers on every answer: pages, JSON, errors, 404s and 500s alike.
+
+A pure ASGI middleware, its headers built once: Starlette's BaseHTTPMiddleware
+would cost every request a task and a stream. The app puts it outside Starlette's
+own ServerErrorMiddleware (``web.app``) so that even an unexpected 500 carries them.
+
+- ``X-Content-Type-Options: nosniff``: a browser never runs a JSON answer as a script.
+- ``X-Frame-Options: DENY`` and CSP ``frame-ancestors 'none'``: no page of ours in
+  another site's frame (clickjacking).
+- ``Content-Security-Policy``: JSON answers need nothing, so ``default-src 'none'``;
+  the Swagger UI page at /docs gets exactly the files it loads and the hash of its
+  one inline script.
+- ``Referrer-Policy: no-referrer``: a link followed from the docs page does not tell
+  the next site which URL (with a patient's name in it) it came from.
+- ``Cache-Control: no-store`` on every answer: nearly every one can carry personal
+  data (a record, a login's token, /status's identity, every error about a
+  named patient), the API serves no static files to cache (the docs assets come
+  from the CDN, cached under its own headers), and a rule with no exceptions cannot
+  forget a new endpoint. A route that sets its own header of one of these names
+  keeps it (for static assets once the package ships them, issue 7).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import re
+
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Headers = list[tuple[bytes, bytes]]
+
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+# The Swagger UI files FastAPI's /docs page loads (its defaults), allowed one by one:
+# allowing the whole CDN would allow any script of any npm package. Issue 7 ships
+# these assets in the package; they then become 'self' (and the CDN goes).
+_SWAGGER_DEFAULTS = inspect.signature(get_swagger_ui_html).parameters
+SWAGGER_JS_URL: str = _SWAGGER_DEFAULTS["swagger_js_url"].default
+SWAGGER_CSS_URL: str = _SWAGGER_DEFAULTS["swagger_css_url"].default
+SWAGGER_FAVICON_URL: str = _SWAGGER_DEFAULTS["swagger_favicon_url"].default
+
+# Inline <script> elements (no attributes: those with src= are allowed by URL above).
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def docs_content_security_policy(page: bytes) -> str:
+    """The policy of the docs page: its CDN files, the hashes of its inline scripts,
+    images from the favicon's URL and ``data:`` (the stylesheet's icons), and requests
+    to this origin only (the OpenAPI document, "Try it out"). Swagger UI's online
+    validator badge stays blocked: it would send the schema's URL to a third party."""
+    script_hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(page)
+    )
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {SWAGGER_JS_URL} {script_hashes}".rstrip(),
+            f"style-src {SWAGGER_CSS_URL}",
+            f"img-src {SWAGGER_FAVICON_URL} data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def _common_headers() -> Headers:
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cache-control", b"no-store"),
+    ]
+
+
+def _merged(own: Headers, added: Headers) -> Headers:
+    """The answer's headers plus ``added``, except those it sets itself."""
+    if not own:
+        return list(added)
+    names = {name for name, _ in own}
+    return [*own, *(header for header in added if header[0] not in names)]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, docs_path: str | None = "/docs") -> None:
+        self.app = app
+        self.docs_path = docs_path
+        self.common = _common_headers()
+        self.api = [
+            *self.common,
+            (b"content-security-policy", API_CONTENT_SECURITY_POLICY.encode()),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == self.docs_path:
+            await self._docs_page(scope, receive, send)
+            return
+        added = self.api
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _merged(list(message.get("headers", ())), added)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _docs_page(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The docs page is held until complete (a few kB) to hash its inline script:
+        the script names the OpenAPI URL, which depends on the proxy's root path. Not
+        a hot path."""
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def send_when_complete(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            page = b"".join(chunks)
+            policy = docs_content_security_policy(page).encode()
+            start["headers"] = _merged(
+                list(start.get("headers", ())),
+                [*self.common, (b"content-security-policy", policy)],
+            )
+            await send(start)
+            await send({"type": "http.response.body", "body": page})
+
+        await self.app(scope, receive, send_when_complete)
