@@ -58,15 +58,22 @@ def test_the_access_filter_rewrites_uvicorns_request_line():
     assert "17" not in record.getMessage()
 
 
-def _log_through_filter(database_url: str) -> str:
-    """A real PostgreSQL error about a patient's row, logged by log.exception through
-    the filter that `docmemo serve` puts on its handlers."""
+def _filtered_logger() -> tuple[logging.Logger, io.StringIO]:
+    """A logger of its own whose handler has the filter `docmemo serve` installs, and
+    what it writes."""
     output = io.StringIO()
     handler = logging.StreamHandler(output)
     handler.addFilter(WithholdExceptionMessages())
     logger = logging.getLogger(f"tests.audit.{uuid.uuid4().hex}")
     logger.addHandler(handler)
     logger.propagate = False
+    return logger, output
+
+
+def _log_through_filter(database_url: str) -> str:
+    """A real PostgreSQL error about a patient's row, logged by log.exception through
+    the filter that `docmemo serve` puts on its handlers."""
+    logger, output = _filtered_logger()
     conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     try:
         with psycopg.connect(conninfo) as conn:
@@ -78,7 +85,7 @@ def _log_through_filter(database_url: str) -> str:
     except psycopg.Error:
         logger.exception("unexpected error")
     finally:
-        logger.removeHandler(handler)
+        logger.handlers.clear()
     return output.getvalue()
 
 
@@ -96,12 +103,7 @@ def test_logged_exceptions_keep_their_traceback_but_not_their_message(database_u
 
 
 def test_chained_exceptions_are_all_withheld():
-    output = io.StringIO()
-    handler = logging.StreamHandler(output)
-    handler.addFilter(WithholdExceptionMessages())
-    logger = logging.getLogger(f"tests.audit.{uuid.uuid4().hex}")
-    logger.addHandler(handler)
-    logger.propagate = False
+    logger, output = _filtered_logger()
     # The messages are built at run time: a traceback shows source lines, not values.
     record = {"mmse": 17, "age": 83}
     try:
