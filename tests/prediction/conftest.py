@@ -7,6 +7,7 @@ import datetime
 from itertools import groupby
 
 import pytest
+from sqlalchemy import Engine, text
 
 from docmemo.prediction.evaluation import split_holdout
 from docmemo.prediction.fitting import FitResult, fit
@@ -48,4 +49,17 @@ def fitted(holdout) -> FitResult:
 
 @pytest.fixture(scope="session")
 def lme(fitted) -> LmeModel:
-    return fitted.model("lme-2.0-test")
+    return fitted.model("lme-2.1-test")
+
+
+def _delete_models(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM progression_models"))
+
+
+@pytest.fixture
+def no_model(sync_engine: Engine):
+    """No stored model during the test (and none left after it); yields the engine."""
+    _delete_models(sync_engine)
+    yield sync_engine
+    _delete_models(sync_engine)

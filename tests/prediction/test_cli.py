@@ -24,7 +24,7 @@ def _models(env: dict[str, str]) -> list[tuple[str, dict | None]]:
 
 def test_seeding_fits_a_model_and_the_commands_refit_and_evaluate(env, tmp_path):
     seeded = run_docmemo("seed", "--users", "1000", "--seed", "5", env=env, cwd=tmp_path)
-    assert "Fitted progression model lme-2.0-" in seeded.stdout
+    assert "Fitted progression model lme-2.1-" in seeded.stdout
     (first,) = _models(env)
     assert first[1]["calibration"]["fit_patients"] > 400
 
@@ -38,12 +38,12 @@ def test_seeding_fits_a_model_and_the_commands_refit_and_evaluate(env, tmp_path)
     assert latest_version != first[0]
 
     evaluated = run_docmemo("evaluate-model", "--fit-patients", "300", env=env, cwd=tmp_path)
-    for row in ("lme-2.0", "last value (LVCF)", "population-course-1.0", "Clear case"):
+    for row in ("lme-2.1", "last value (LVCF)", "population-course-1.0", "Clear case"):
         assert row in evaluated.stdout
     assert f"Figures added to the evaluation of {latest_version}" in evaluated.stdout
     holdout = _models(env)[-1][1]["holdout"]
     assert holdout["kind"] == "holdout"
-    assert holdout["scores"][0]["model"] == "lme-2.0"
+    assert holdout["scores"][0]["model"] == "lme-2.1"
 
 
 def test_a_registry_too_small_to_fit_still_seeds_and_fit_model_explains(env, tmp_path):

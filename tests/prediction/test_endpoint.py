@@ -19,18 +19,6 @@ from docmemo.prediction.schemas import EXAMPLE, PredictionOut
 from tests.helpers import login, make_user
 
 
-def _delete_models(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM progression_models"))
-
-
-@pytest.fixture
-def no_model(sync_engine: Engine):
-    _delete_models(sync_engine)
-    yield
-    _delete_models(sync_engine)
-
-
 def _store(engine: Engine, parameters, version: str, fitted_at: datetime.datetime):
     with engine.begin() as conn:
         return service.store_model(conn, version, fitted_at, parameters, None, 3_000, 14_000)
@@ -40,7 +28,7 @@ def _store(engine: Engine, parameters, version: str, fitted_at: datetime.datetim
 def stored(sync_engine: Engine, no_model, fitted) -> service.StoredModel:
     """The model fitted on the generated registry (conftest), stored as the served one."""
     fitted_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    return _store(sync_engine, fitted.parameters, "lme-2.0-endpoint-test", fitted_at)
+    return _store(sync_engine, fitted.parameters, "lme-2.1-endpoint-test", fitted_at)
 
 
 @pytest.fixture
@@ -181,7 +169,7 @@ async def test_a_newly_fitted_model_is_served_from_the_next_request(
     newer = _store(
         sync_engine,
         fitted.parameters,
-        "lme-2.0-newer",
+        "lme-2.1-newer",
         stored.fitted_at + datetime.timedelta(hours=1),
     )
     second = (await client.get(f"/predict_patient/{patient.name}")).json()

@@ -1,4 +1,4 @@
-"""The lme-2.0 predictor's arithmetic, on hand-written parameters (no fit, no database).
+"""The lme-2.1 predictor's arithmetic, on hand-written parameters (no fit, no database).
 
 The conditional (BLUP) prediction is checked against the textbook matrix formulas
 computed with numpy; the rest are properties a wrong predictor would break.
@@ -21,24 +21,27 @@ from docmemo.prediction.progression import (
     Visit,
     add_months,
     fixed_design,
+    random_design,
     slope_scale,
     years_between,
 )
 
 TODAY = datetime.date(2026, 6, 15)
-G = ((2.0, 0.3), (0.3, 1.0))
+G = ((2.0, 0.3, 0.5), (0.3, 1.0, 0.4), (0.5, 0.4, 0.8))
+G_LME_2_0 = ((2.0, 0.3), (0.3, 1.0))  # intercept and slope only
 S2 = 4.0
 
 
-def parameters(**effects: float) -> LmeParameters:
+def parameters(cov=G, **effects: float) -> LmeParameters:
     """A model whose fixed effects are zero except the named ones (``:`` as ``__``)."""
     named = {name.replace(":", "__").replace("^", "_"): 0.0 for name in FIXED_EFFECT_NAMES}
     named.update(effects)
-    return LmeParameters(tuple(named.values()), G, S2)
+    return LmeParameters(tuple(named.values()), cov, S2)
 
 
 # 20 points at the anchor's level of 20 (B = 0), falling 2 points a year before and after.
 DECLINE = parameters(intercept=20.0, level=10.0, past=-2.0, time=-2.0)
+DECLINE_LME_2_0 = parameters(G_LME_2_0, intercept=20.0, level=10.0, past=-2.0, time=-2.0)
 
 
 def yearly(scores: list[int], last: datetime.date = TODAY) -> list[Visit]:
@@ -58,13 +61,19 @@ def brute_force(params: LmeParameters, visits: list[Visit], age: int, target: da
     def t(day: datetime.date) -> float:
         return years_between(anchor.assessed_at, day)
 
-    scale = slope_scale(anchor.mmse)
+    k = len(params.random_effects_cov)
+
+    def z_row(day: datetime.date) -> list[float]:
+        b = (anchor.mmse - 20) / 10
+        ts = t(day) * slope_scale(anchor.mmse)
+        return [1.0, ts, ts * b][:k]
+
     x_star = np.array(fixed_design(anchor.mmse, age, t(target)))
-    z_star = np.array([1.0, t(target) * scale])
+    z_star = np.array(z_row(target))
     if not earlier:
         return x_star @ beta, z_star @ g @ z_star + params.residual_variance
     x = np.array([fixed_design(anchor.mmse, age, t(v.assessed_at)) for v in earlier])
-    z = np.array([[1.0, t(v.assessed_at) * scale] for v in earlier])
+    z = np.array([z_row(v.assessed_at) for v in earlier])
     y = np.array([v.mmse for v in earlier], dtype=float)
     v_inv = np.linalg.inv(z @ g @ z.T + params.residual_variance * np.eye(len(earlier)))
     u = g @ z.T @ v_inv @ (y - x @ beta)
@@ -72,6 +81,7 @@ def brute_force(params: LmeParameters, visits: list[Visit], age: int, target: da
     return x_star @ beta + z_star @ u, z_star @ p @ z_star + params.residual_variance
 
 
+@pytest.mark.parametrize("params", [DECLINE, DECLINE_LME_2_0], ids=["lme-2.1", "lme-2.0"])
 @pytest.mark.parametrize(
     ("scores", "age", "months"),
     [
@@ -80,13 +90,15 @@ def brute_force(params: LmeParameters, visits: list[Visit], age: int, target: da
         ([26, 24, 22, 20], 75, 12),
         ([21, 20, 22, 20], 85, 36),
         ([23, 18, 25, 20], 50, 60),
+        ([29, 28, 29, 28], 80, 12),
+        ([12, 10, 9, 7], 70, 24),
     ],
 )
-def test_the_prediction_is_the_conditional_estimate_of_a_mixed_model(scores, age, months):
+def test_the_prediction_is_the_conditional_estimate_of_a_mixed_model(params, scores, age, months):
     visits = yearly(scores)
-    model = LmeModel(DECLINE, "test")
+    model = LmeModel(params, "test")
     target = add_months(TODAY, months)
-    expected_mean, expected_variance = brute_force(DECLINE, visits, age, target)
+    expected_mean, expected_variance = brute_force(params, visits, age, target)
     mean, sd, used = model.mean_and_sd(visits, age, target)
     assert mean == pytest.approx(expected_mean, abs=1e-9)
     assert sd == pytest.approx(math.sqrt(expected_variance), abs=1e-9)
@@ -100,6 +112,8 @@ def test_one_visit_gives_the_population_course() -> None:
     assert one_year.visits_used == 1
     _, sd, _ = model.mean_and_sd([Visit(TODAY, 20)], 70, add_months(TODAY, 12))
     t = years_between(TODAY, add_months(TODAY, 12)) * slope_scale(20)
+    # At the level of 20 (B = 0) the third random effect does not count.
+    assert random_design(20, 1.0)[2] == 0.0
     assert sd == pytest.approx(math.sqrt(2.0 + 2 * 0.3 * t + 1.0 * t * t + S2))
 
 
@@ -209,14 +223,27 @@ def test_months_are_calendar_months(day, months, expected) -> None:
 
 def test_parameters_survive_their_stored_form() -> None:
     stored = DECLINE.to_json()
+    assert stored["method"] == "lme-2.1"
     assert set(stored["fixed_effects"]) == set(FIXED_EFFECT_NAMES)
     assert LmeParameters.from_json(stored) == DECLINE
+
+
+def test_a_stored_lme_2_0_model_is_still_read_and_served() -> None:
+    stored = DECLINE_LME_2_0.to_json()
+    assert stored["method"] == "lme-2.0"
+    read = LmeParameters.from_json(stored)
+    assert read == DECLINE_LME_2_0
+    assert read.n_random == 2
+    assert LmeModel(read, "lme-2.0-old").forecast(yearly([22, 21, 20]), 70, TODAY, 12)
 
 
 @pytest.mark.parametrize(
     "damage",
     [
         lambda p: p.update(method="lme-9.0"),
+        lambda p: p.update(method="lme-2.0"),  # 3 random effects: not an lme-2.0 row
+        lambda p: p.update(random_effects_cov=[[1.0, 0.0], [0.0, 1.0]]),  # 2 for lme-2.1
+        lambda p: p.update(random_effects_cov=[[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.9, 1.0]]),
         lambda p: p["fixed_effects"].pop("time"),
         lambda p: p.update(random_effects_cov=[[1.0, 2.0], [2.0, 1.0]]),  # not positive
         lambda p: p.update(residual_variance=0.0),

@@ -13,18 +13,6 @@ from docmemo.prediction.training import fit_and_store
 from docmemo.seeding.service import rebuild_registry
 
 
-def _delete_models(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM progression_models"))
-
-
-@pytest.fixture
-def no_model(sync_engine: Engine):
-    _delete_models(sync_engine)
-    yield sync_engine
-    _delete_models(sync_engine)
-
-
 @pytest.fixture
 def seeded(sync_engine: Engine) -> Engine:
     """1,500 generated users (900 patients, with their simulated histories)."""
@@ -39,26 +27,26 @@ def _store(engine: Engine, parameters: LmeParameters, at: datetime.datetime, ver
 
 def test_a_stored_model_reads_back_as_the_same_model(no_model, fitted) -> None:
     at = datetime.datetime(2026, 6, 1, 8, 0, tzinfo=datetime.UTC)
-    stored = _store(no_model, fitted.parameters, at, "lme-2.0-a")
+    stored = _store(no_model, fitted.parameters, at, "lme-2.1-a")
     with no_model.connect() as conn:
         latest = service.latest_model(conn)
     assert latest == stored
-    assert (latest.version, latest.fitted_at, latest.n_patients) == ("lme-2.0-a", at, 10)
+    assert (latest.version, latest.fitted_at, latest.n_patients) == ("lme-2.1-a", at, 10)
     model = service.model_from_row(latest.version, latest.fitted_at, latest.parameters)
-    assert model == LmeModel(fitted.parameters, "lme-2.0-a", at)
+    assert model == LmeModel(fitted.parameters, "lme-2.1-a", at)
 
 
 def test_the_latest_fit_is_the_one_served(no_model, fitted) -> None:
     early = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
-    _store(no_model, fitted.parameters, early + datetime.timedelta(days=1), "lme-2.0-late")
-    _store(no_model, fitted.parameters, early, "lme-2.0-early")  # inserted last, fitted first
+    _store(no_model, fitted.parameters, early + datetime.timedelta(days=1), "lme-2.1-late")
+    _store(no_model, fitted.parameters, early, "lme-2.1-early")  # inserted last, fitted first
     with no_model.connect() as conn:
-        assert service.latest_model(conn).version == "lme-2.0-late"
+        assert service.latest_model(conn).version == "lme-2.1-late"
 
 
 def test_evaluation_figures_are_added_to_a_stored_model(no_model, fitted) -> None:
     at = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
-    stored = _store(no_model, fitted.parameters, at, "lme-2.0-e")
+    stored = _store(no_model, fitted.parameters, at, "lme-2.1-e")
     with no_model.begin() as conn:
         service.add_evaluation(conn, stored.model_id, {"holdout": {"mae": 2.5}})
     with no_model.connect() as conn:
@@ -67,9 +55,9 @@ def test_evaluation_figures_are_added_to_a_stored_model(no_model, fitted) -> Non
 
 def test_versions_are_unique(no_model, fitted) -> None:
     at = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
-    _store(no_model, fitted.parameters, at, "lme-2.0-same")
+    _store(no_model, fitted.parameters, at, "lme-2.1-same")
     with pytest.raises(Exception, match="uq_progression_models_version"):
-        _store(no_model, fitted.parameters, at, "lme-2.0-same")
+        _store(no_model, fitted.parameters, at, "lme-2.1-same")
 
 
 def test_histories_are_sampled_from_patients_with_two_visits_or_more(seeded) -> None:
@@ -102,7 +90,7 @@ def test_histories_are_sampled_from_patients_with_two_visits_or_more(seeded) -> 
 def test_fit_if_missing_fits_once(seeded, no_model) -> None:
     first = fit_and_store(seeded, if_missing=True, fit_patients=400)
     assert first is not None
-    assert first.stored.version.startswith("lme-2.0-")
+    assert first.stored.version.startswith("lme-2.1-")
     assert first.stored.n_patients == 400
     assert first.registry_patients == 900
     assert first.stored.evaluation["calibration"]["fit_patients"] == 400

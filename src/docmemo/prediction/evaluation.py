@@ -8,7 +8,7 @@ score observed. Nothing of a held-out patient is used before that comparison.
 
 Three models are compared on the same patients:
 
-- ``lme-2.0``, the model fitted here;
+- ``lme-2.1``, the model fitted here;
 - last value carried forward (LVCF): the previous score, with intervals from the
   empirical quantiles of the change between the last two visits of the *training*
   patients (its fairest intervals; they ignore the horizon, as LVCF does);

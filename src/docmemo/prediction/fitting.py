@@ -1,4 +1,4 @@
-"""Fitting the ``lme-2.0`` progression model on patients' histories (statsmodels).
+"""Fitting the ``lme-2.1`` progression model on patients' histories (statsmodels).
 
 Imported only by the command line (``docmemo fit-model``, ``docmemo evaluate-model``,
 the fit after seeding): numpy, pandas, scipy and statsmodels stay out of the API's
@@ -15,8 +15,9 @@ The fit, on the patients with at least two visits:
    anchor's score is the covariate, the visits of the ``window_years`` before it and
    every visit after it are the responses. Anchors at every position teach the model
    both how earlier visits inform the present and how the course goes on for years.
-2. REML fit of the linear mixed model of ``progression.py`` (random intercept and
-   slope), L-BFGS then BFGS and CG if it does not converge.
+2. REML fit of the linear mixed model of ``progression.py`` (random intercept, slope
+   and the slope's change with the level: three random effects with a free 3x3
+   covariance), L-BFGS then BFGS and CG if it does not converge.
 3. Interval calibration on other patients (at most ``calibration_patients``, none of
    them in the fit): each one's last score is predicted from their earlier visits, and
    ``z_80``/``z_95`` are the 80th and 95th percentiles of ``|observed - mean| / sd``,
@@ -28,7 +29,6 @@ The fit, on the patients with at least two visits:
 from __future__ import annotations
 
 import datetime
-import math
 import random
 import warnings
 from collections.abc import Iterable, Sequence
@@ -47,7 +47,7 @@ from docmemo.prediction.progression import (
     LmeParameters,
     PatientHistory,
     fixed_design,
-    slope_scale,
+    random_design,
     years_between,
 )
 
@@ -95,25 +95,28 @@ def training_rows(
                 continue
             y.append(float(visit.mmse))
             x.append(fixed_design(anchor.mmse, history.age, t))
-            z.append([1.0, t * slope_scale(anchor.mmse)])
+            z.append(random_design(anchor.mmse, t))
             groups.append(index)
     return np.array(y), np.array(x), np.array(groups), np.array(z)
 
 
 def _fit_mixed_model(
     y: np.ndarray, x: np.ndarray, groups: np.ndarray, z: np.ndarray
-) -> tuple[tuple[float, ...], tuple[tuple[float, float], tuple[float, float]], float, bool]:
+) -> tuple[tuple[float, ...], tuple[tuple[float, ...], ...], float, bool]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = MixedLM(y, x, groups=groups, exog_re=z).fit(
             reml=True, method=["lbfgs", "bfgs", "cg"]
         )
     cov = np.asarray(result.cov_re, dtype=float)
-    # A variance on the boundary (zero) would make G singular; keep it a hair positive.
-    g00, g11 = max(float(cov[0, 0]), 1e-6), max(float(cov[1, 1]), 1e-6)
-    g01 = float(np.clip(cov[0, 1], -0.999 * math.sqrt(g00 * g11), 0.999 * math.sqrt(g00 * g11)))
+    # An estimate on the boundary (a zero variance, a perfect correlation) would make G
+    # singular: keep its eigenvalues a hair positive.
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    cov = (vectors * np.maximum(values, 1e-6)) @ vectors.T
+    size = len(cov)
+    g = tuple(tuple(float(cov[min(i, j), max(i, j)]) for j in range(size)) for i in range(size))
     fixed = tuple(float(b) for b in result.fe_params)
-    return fixed, ((g00, g01), (g01, g11)), float(result.scale), bool(result.converged)
+    return fixed, g, float(result.scale), bool(result.converged)
 
 
 def last_score_errors(
@@ -142,7 +145,7 @@ def fit(
     calibration_patients: int = DEFAULT_CALIBRATION_PATIENTS,
     window_years: float = DEFAULT_WINDOW_YEARS,
 ) -> FitResult:
-    """Fit ``lme-2.0`` on these histories (see the module docstring); ValueError if
+    """Fit ``lme-2.1`` on these histories (see the module docstring); ValueError if
     fewer than 20 patients have two visits or more."""
     candidates = eligible(histories)
     if len(candidates) < 20:
@@ -200,5 +203,5 @@ def _library_versions() -> dict[str, str]:
 
 
 def version_for(fitted_at: datetime.datetime) -> str:
-    """The version of a model fitted at this instant: ``lme-2.0-20261129T103000.123456Z``."""
+    """The version of a model fitted at this instant: ``lme-2.1-20261129T103000.123456Z``."""
     return f"{METHOD}-{fitted_at.astimezone(datetime.UTC):%Y%m%dT%H%M%S.%fZ}"

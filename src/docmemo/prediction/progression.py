@@ -1,4 +1,4 @@
-"""The MMSE progression model ``lme-2.0``: predicting from a patient's own visits.
+"""The MMSE progression model ``lme-2.1``: predicting from a patient's own visits.
 
 Plain Python on purpose: the API's worker processes import this module, and must not
 import numpy, pandas, scipy or statsmodels (memory: a worker stays under 200 MB). The
@@ -10,7 +10,8 @@ The model, a linear mixed-effects model anchored at a visit. For a patient of ag
 ``a`` whose anchor visit (the latest one used) scored ``b``, the score ``y`` at ``t``
 years from the anchor (negative: earlier visits) is::
 
-    y(t) = x(b, a, t) . beta  +  u0 + u1 * t  +  e,     (u0, u1) ~ N(0, G),  e ~ N(0, s2)
+    y(t) = x(b, a, t) . beta  +  u0 + (u1 + u2 * B) * s(b) * t  +  e,
+    (u0, u1, u2) ~ N(0, G),  e ~ N(0, s2)
 
 with ``B = (b - 20) / 10``, ``A = (a - 65) / 10`` and the 18 fixed effects of
 ``FIXED_EFFECT_NAMES``: a level ``1, B, B², A``; a slope before the anchor
@@ -29,12 +30,18 @@ bends at one and at three years, ``(t - 1)+ * (1, B, B²)`` and ``(t - 3)+ * (1,
   slope multiplies ``t * s(b)``, where ``s`` is the relative rate of the published
   course at the anchor level (1 in the moderate range, at least 0.25 near 30 and 0,
   ``slope_scale``): rates differ most between patients where the disease moves fastest.
+  Since ``lme-2.1`` the random slope is ``u1 + u2 * B``: its variance
+  ``g11 + 2 g12 B + g22 B²`` is quadratic in the level and *estimated* (``lme-2.0``
+  had ``u1`` alone, the spread's dependence on the level fixed by ``s``). With a third
+  of patients who do not decline, a spread assumed too small at some level shrinks a
+  flat history towards the average decline there; estimated, the spread lets four
+  stable visits count (docs/MODEL.md §3.1). ``lme-2.0`` parameters are still read.
 - Only the visits of the last ``window_years`` (3.5) before the anchor are used: the
   course is curved, so a straight individual slope describes recent years, not a decade.
 
 A prediction is the conditional (BLUP) estimate given the patient's earlier visits:
 with residuals ``r = y - X beta`` of the visits before the anchor and their ``Z``
-(rows ``[1, t * s(b)]``),
+(rows ``[1, t s(b), t s(b) B]``; ``[1, t s(b)]`` for ``lme-2.0``),
 ``P = (G^-1 + Z'Z / s2)^-1``, ``u = P Z' r / s2``; the mean at ``t`` is
 ``x(t) beta + z(t) u`` and its variance ``z(t) P z(t)' + s2`` (the uncertainty of
 ``beta`` itself, fitted on thousands of patients, is neglected). With a single visit
@@ -67,7 +74,10 @@ from docmemo.prediction.model import (
     severity_band,
 )
 
-METHOD = "lme-2.0"
+METHOD = "lme-2.1"
+# Stored methods this code reads, by their number of random effects (``random_design``).
+RANDOM_EFFECTS_OF_METHOD = {"lme-2.0": 2, "lme-2.1": 3}
+METHOD_OF_RANDOM_EFFECTS = {n: method for method, n in RANDOM_EFFECTS_OF_METHOD.items()}
 FIXED_EFFECT_NAMES = (
     "intercept",
     "level",
@@ -160,6 +170,35 @@ def slope_scale(level: float) -> float:
     return max(SLOPE_SCALE_FLOOR, relative / _COURSE.parameters.peak_annual_decline)
 
 
+def random_design(level: float, t: float, n_random: int = 3) -> list[float]:
+    """The random-effects row ``z(b, t)``: intercept, slope and (``lme-2.1``, 3 random
+    effects) the slope's change with the level; 2 random effects for ``lme-2.0``."""
+    ts = t * slope_scale(level)
+    if n_random == 2:
+        return [1.0, ts]
+    return [1.0, ts, ts * (level - LEVEL_CENTER) / LEVEL_SCALE]
+
+
+def _inverse(matrix: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Inverse of a small symmetric positive definite matrix (Gauss-Jordan; 2x2, 3x3);
+    ValueError if it is not positive definite."""
+    n = len(matrix)
+    work = [
+        [*map(float, row), *(1.0 if i == j else 0.0 for j in range(n))]
+        for i, row in enumerate(matrix)
+    ]
+    for col in range(n):
+        pivot = work[col][col]
+        if not pivot > 0.0:  # positive definite: every pivot without exchange is positive
+            raise ValueError("the matrix is not positive definite")
+        work[col] = [v / pivot for v in work[col]]
+        for row in range(n):
+            if row != col and work[row][col] != 0.0:
+                factor = work[row][col]
+                work[row] = [a - factor * b for a, b in zip(work[row], work[col], strict=True)]
+    return [row[n:] for row in work]
+
+
 def window(visits: Sequence[Visit], window_years: float) -> list[Visit]:
     """The visits of the last ``window_years`` before the latest one (which is kept)."""
     anchor = visits[-1].assessed_at
@@ -250,10 +289,11 @@ def _assemble(
 
 @dataclass(frozen=True, slots=True)
 class LmeParameters:
-    """Everything a fitted ``lme-2.0`` model needs to predict; stored as JSON."""
+    """Everything a fitted model needs to predict; stored as JSON. Three random effects
+    (a 3x3 ``random_effects_cov``) for ``lme-2.1``, two for a stored ``lme-2.0``."""
 
     fixed_effects: tuple[float, ...]
-    random_effects_cov: tuple[tuple[float, float], tuple[float, float]]
+    random_effects_cov: tuple[tuple[float, ...], ...]
     residual_variance: float
     z_80: float = Z_80
     z_95: float = Z_95
@@ -262,23 +302,42 @@ class LmeParameters:
     def __post_init__(self) -> None:
         if len(self.fixed_effects) != len(FIXED_EFFECT_NAMES):
             raise ValueError(f"{len(FIXED_EFFECT_NAMES)} fixed effects expected")
-        (g00, g01), (g10, g11) = self.random_effects_cov
-        if not (g00 > 0 and g11 > 0 and g00 * g11 - g01 * g10 > 0 and g01 == g10):
+        g = self.random_effects_cov
+        n = len(g)
+        if n not in METHOD_OF_RANDOM_EFFECTS or any(len(row) != n for row in g):
+            raise ValueError("the random-effects covariance must be 2x2 or 3x3")
+        values = (*self.fixed_effects, *(v for row in g for v in row))
+        values += (self.residual_variance, self.z_80, self.z_95, self.window_years)
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("parameters must be finite")
+        if any(g[i][j] != g[j][i] for i in range(n) for j in range(i)):
             raise ValueError("the random-effects covariance must be symmetric positive definite")
+        try:
+            _inverse(g)
+        except ValueError:
+            raise ValueError(
+                "the random-effects covariance must be symmetric positive definite"
+            ) from None
         if not self.residual_variance > 0:
             raise ValueError("the residual variance must be positive")
         if not 0 < self.z_80 < self.z_95:
             raise ValueError("the interval multipliers must satisfy 0 < z_80 < z_95")
         if not self.window_years > 0:
             raise ValueError("the window must be positive")
-        values = (*self.fixed_effects, g00, g01, g11, self.residual_variance, self.z_95)
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError("parameters must be finite")
+
+    @property
+    def method(self) -> str:
+        """``lme-2.1``, or ``lme-2.0`` for parameters read from an older row."""
+        return METHOD_OF_RANDOM_EFFECTS[len(self.random_effects_cov)]
+
+    @property
+    def n_random(self) -> int:
+        return len(self.random_effects_cov)
 
     def to_json(self) -> dict[str, Any]:
         """The stored form: named fixed effects, so that the row can be read by a person."""
         return {
-            "method": METHOD,
+            "method": self.method,
             "fixed_effects": dict(zip(FIXED_EFFECT_NAMES, self.fixed_effects, strict=True)),
             "random_effects_cov": [list(row) for row in self.random_effects_cov],
             "residual_variance": self.residual_variance,
@@ -296,10 +355,11 @@ class LmeParameters:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LmeParameters:
-        """Read the stored form back; ValueError if it is not an ``lme-2.0`` model."""
+        """Read the stored form back (``lme-2.1`` or ``lme-2.0``); ValueError otherwise."""
         try:
-            if data["method"] != METHOD:
-                raise ValueError(f"not an {METHOD} model: {data['method']!r}")
+            method = data["method"]
+            if method not in RANDOM_EFFECTS_OF_METHOD:
+                raise ValueError(f"not a model this code reads: {method!r}")
             if (
                 list(data["level_center_scale"]) != [LEVEL_CENTER, LEVEL_SCALE]
                 or list(data["age_center_scale"]) != [AGE_CENTER, AGE_SCALE]
@@ -308,10 +368,12 @@ class LmeParameters:
             ):
                 raise ValueError("the model was fitted with another design than this code's")
             fixed = data["fixed_effects"]
-            (g00, g01), (g10, g11) = data["random_effects_cov"]
+            cov = tuple(tuple(float(v) for v in row) for row in data["random_effects_cov"])
+            if len(cov) != RANDOM_EFFECTS_OF_METHOD[method]:
+                raise ValueError(f"{method} has {RANDOM_EFFECTS_OF_METHOD[method]} random effects")
             return cls(
                 fixed_effects=tuple(float(fixed[name]) for name in FIXED_EFFECT_NAMES),
-                random_effects_cov=((float(g00), float(g01)), (float(g10), float(g11))),
+                random_effects_cov=cov,
                 residual_variance=float(data["residual_variance"]),
                 z_80=float(data["z_80"]),
                 z_95=float(data["z_95"]),
@@ -324,16 +386,21 @@ class LmeParameters:
 class _Posterior(NamedTuple):
     """The patient's random effects given their earlier visits: mean and covariance."""
 
-    u0: float
-    u1: float
-    p00: float
-    p01: float
-    p11: float
+    mean: list[float]
+    cov: list[list[float]]
+
+
+def _quadratic(z: Sequence[float], matrix: Sequence[Sequence[float]]) -> float:
+    return sum(
+        zi * mij * zj
+        for zi, row in zip(z, matrix, strict=True)
+        for mij, zj in zip(row, z, strict=True)
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class LmeModel:
-    """A fitted ``lme-2.0`` model (see the module docstring)."""
+    """A fitted ``lme-2.1`` (or stored ``lme-2.0``) model (see the module docstring)."""
 
     parameters: LmeParameters
     version: str
@@ -341,56 +408,50 @@ class LmeModel:
 
     def _posterior(self, anchor: Visit, age: float, earlier: Sequence[Visit]) -> _Posterior:
         p = self.parameters
-        (g00, g01), (_, g11) = p.random_effects_cov
+        g = [list(row) for row in p.random_effects_cov]
+        k = p.n_random
         if not earlier:
-            return _Posterior(0.0, 0.0, g00, g01, g11)
+            return _Posterior([0.0] * k, g)
         beta = p.fixed_effects
         s2 = p.residual_variance
-        # Z'Z and Z'r for Z rows [1, t].
-        n = len(earlier)
-        scale = slope_scale(anchor.mmse)
-        st = stt = sr = str_ = 0.0
+        # Precision = G^-1 + Z'Z / s2, and Z'r / s2.
+        precision = _inverse(g)
+        zr = [0.0] * k
         for visit in earlier:
             t = years_between(anchor.assessed_at, visit.assessed_at)
             x = fixed_design(anchor.mmse, age, t)
             r = visit.mmse - sum(xi * bi for xi, bi in zip(x, beta, strict=True))
-            t *= scale
-            st += t
-            stt += t * t
-            sr += r
-            str_ += t * r
-        # Precision = G^-1 + Z'Z / s2; G^-1 of a 2x2 by its adjugate.
-        det_g = g00 * g11 - g01 * g01
-        a00 = g11 / det_g + n / s2
-        a01 = -g01 / det_g + st / s2
-        a11 = g00 / det_g + stt / s2
-        det_a = a00 * a11 - a01 * a01
-        p00, p01, p11 = a11 / det_a, -a01 / det_a, a00 / det_a
-        v0, v1 = sr / s2, str_ / s2
-        return _Posterior(p00 * v0 + p01 * v1, p01 * v0 + p11 * v1, p00, p01, p11)
+            z = random_design(anchor.mmse, t, k)
+            for i in range(k):
+                zr[i] += z[i] * r / s2
+                for j in range(k):
+                    precision[i][j] += z[i] * z[j] / s2
+        cov = _inverse(precision)
+        mean = [sum(cij * vj for cij, vj in zip(row, zr, strict=True)) for row in cov]
+        return _Posterior(mean, cov)
 
     def mean_and_sd(
         self, visits: Sequence[Visit], age: float, target: datetime.date
     ) -> tuple[float, float, int]:
         """The unclipped mean and the model SD of the score on ``target``, and how many
         visits (those in the window) were used."""
-        used = window(visits, self.parameters.window_years)
+        p = self.parameters
+        used = window(visits, p.window_years)
         anchor, earlier = used[-1], used[:-1]
         post = self._posterior(anchor, age, earlier)
-        beta = self.parameters.fixed_effects
+        beta = p.fixed_effects
         t = max(0.0, years_between(anchor.assessed_at, target))
-        scale = slope_scale(anchor.mmse)
 
         def course(s: float) -> float:
             fixed = sum(x * w for x, w in zip(fixed_design(anchor.mmse, age, s), beta, strict=True))
-            return fixed + post.u0 + post.u1 * s * scale
+            z = random_design(anchor.mmse, s, p.n_random)
+            return fixed + sum(zi * ui for zi, ui in zip(z, post.mean, strict=True))
 
         # Running minimum over [0, t]: the course never rises after the anchor. It is
         # linear between the knots, so the minimum is at 0, a knot or t.
         mean = min(course(s) for s in (0.0, *KNOTS_YEARS, t) if s <= t)
-        p = self.parameters
-        ts = t * scale
-        variance = post.p00 + 2.0 * ts * post.p01 + ts * ts * post.p11 + p.residual_variance
+        z_target = random_design(anchor.mmse, t, p.n_random)
+        variance = _quadratic(z_target, post.cov) + p.residual_variance
         return mean, math.sqrt(variance), len(used)
 
     def predict_at(
