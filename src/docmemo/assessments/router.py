@@ -16,7 +16,7 @@ from docmemo.assessments.schemas import (
     RecorderOut,
 )
 from docmemo.auth.dependencies import ClientAddress, LoggedInUser
-from docmemo.db.engine import DbConnection
+from docmemo.db.dependencies import DbConnection
 from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["assessments"])

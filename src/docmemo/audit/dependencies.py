@@ -11,7 +11,7 @@ from fastapi import Depends, Path
 from docmemo.audit.service import may_read_trail, record_refusal
 from docmemo.auth.dependencies import ClientAddress, LoggedInUser
 from docmemo.auth.schemas import Identity
-from docmemo.db.engine import DbConnection
+from docmemo.db.dependencies import DbConnection
 from docmemo.db.models import AuditAction
 from docmemo.errors import Forbidden
 

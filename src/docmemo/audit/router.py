@@ -11,7 +11,7 @@ from docmemo.audit import service
 from docmemo.audit.dependencies import PatientNamePath, TrailReader
 from docmemo.audit.schemas import DEFAULT_PAGE, MAX_PAGE, AuditEventOut, AuditTrailOut
 from docmemo.auth.dependencies import ClientAddress
-from docmemo.db.engine import DbConnection
+from docmemo.db.dependencies import DbConnection
 from docmemo.web.dependencies import only_query_parameters
 from docmemo.web.schemas import error_responses
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from docmemo.auth import service
 from docmemo.auth.schemas import Identity
 from docmemo.config import Settings
-from docmemo.db.engine import DbConnection, DbPool
+from docmemo.db.dependencies import DbConnection, DbPool
 from docmemo.errors import Forbidden, NotAuthenticated
 
 

@@ -19,7 +19,7 @@ from docmemo.auth.dependencies import (
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
 from docmemo.auth.schemas import LoginOut, LogoutOut, PasswordChangedOut
 from docmemo.config import Settings
-from docmemo.db.engine import DbConnection, DbPool
+from docmemo.db.dependencies import DbConnection, DbPool
 from docmemo.db.models import MAX_NAME_LENGTH
 from docmemo.errors import InvalidInput
 from docmemo.web.schemas import error_responses

@@ -15,12 +15,10 @@ from __future__ import annotations
 import logging
 import select
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -129,25 +127,6 @@ def sync_engine(settings: Settings) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
-
-
-async def get_pool(request: Request) -> RegistryPool:
-    return request.app.state.pool
-
-
-# For the few pages that must answer even when the database does not (/status, the
-# readiness probe): they take a connection themselves, inside their own error handling.
-DbPool = Annotated[AsyncConnectionPool, Depends(get_pool)]
-
-
-async def get_db(pool: DbPool) -> AsyncIterator[AsyncConnection]:
-    """One pooled connection per request, in autocommit; services that write more
-    than one statement open ``async with db.transaction()``."""
-    async with pool.connection() as connection:
-        yield connection
-
-
-DbConnection = Annotated[AsyncConnection, Depends(get_db)]
 
 
 # What a lost or refused database connection raises, at connect time or mid-request.

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from docmemo.audit.dependencies import role_rule_filing_refusals
 from docmemo.auth.dependencies import ClientAddress
 from docmemo.auth.schemas import Identity
-from docmemo.db.engine import DbConnection
+from docmemo.db.dependencies import DbConnection
 from docmemo.db.models import AuditAction
 from docmemo.prediction import service
 from docmemo.prediction.schemas import PredictionOut

@@ -77,6 +77,9 @@ INITIALS = string.ascii_uppercase
 LAYERS = 1 + len(INITIALS)  # layer 0: no middle initial; layers 1..26: "A." .. "Z."
 
 
+# Cached: Faker's name lists hold some 17,000 tokens but only a few hundred distinct
+# characters, and looking up a character's Unicode name is the slow part.
+@lru_cache(maxsize=4096)
 def _is_latin_letter(char: str) -> bool:
     return (
         char.isalpha()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from docmemo.db.engine import DbConnection
+from docmemo.db.dependencies import DbConnection
 from docmemo.db.models import MAX_AGE
 from docmemo.stats import service
 from docmemo.stats.schemas import CountOut

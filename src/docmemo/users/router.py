@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from docmemo.auth.dependencies import ClientAddress, LoggedInUser, MaybeUserReleased
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
-from docmemo.db.engine import DbConnection, DbPool
+from docmemo.db.dependencies import DbConnection, DbPool
 from docmemo.db.models import MAX_AGE, Role, Specialty
 from docmemo.users import service
 from docmemo.users.schemas import CaregiverOut, HealthProOut, NewUser, PatientOut, UserOut

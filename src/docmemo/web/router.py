@@ -10,7 +10,8 @@ from docmemo import __version__
 from docmemo.auth import service as auth_service
 from docmemo.auth.dependencies import AppSettings, SessionToken
 from docmemo.auth.schemas import AuthStatus
-from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS, DbPool
+from docmemo.db.dependencies import DbPool
+from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS
 from docmemo.stats import service as stats_service
 from docmemo.web import service
 from docmemo.web.paths import LIVENESS_PATH, READINESS_PATH
