@@ -20,6 +20,11 @@ class InvalidInput(DomainError):
     status_code = 422
     detail = "Invalid input"
 
+    def __init__(self, detail: str | None = None, field: str | None = None) -> None:
+        super().__init__(detail)
+        # The parameter at fault, where there is one: a form shows the message beside it.
+        self.field = field
+
 
 class NotAuthenticated(DomainError):
     status_code = 401

@@ -209,7 +209,7 @@ async def test_a_session_is_recognised_by_another_replica(pool, client, db, sett
 
 
 def test_loopback_hosts_are_recognised():
-    from docmemo.auth.router import is_loopback_host
+    from docmemo.auth.cookies import is_loopback_host
 
     assert all(
         map(

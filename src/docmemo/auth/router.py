@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from psycopg_pool import AsyncConnectionPool
 
 from docmemo.auth import service
+from docmemo.auth.cookies import clear_session_cookie, set_session_cookie
 from docmemo.auth.dependencies import (
     AppSettings,
     ClientAddress,
@@ -37,47 +36,6 @@ LoginPassword = Annotated[str, Query(min_length=1, max_length=MAX_PASSWORD_LENGT
 FormPassword = Annotated[str, Form(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 
 
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def cookie_is_secure(request: Request, settings: Settings) -> bool:
-    """Secure unless configured otherwise or talking plain HTTP to this machine."""
-    if settings.cookie_secure is not None:
-        return settings.cookie_secure
-    return request.url.scheme == "https" or not is_loopback_host(request.url.hostname)
-
-
-def _cookie_attributes(request: Request, settings: Settings) -> dict[str, Any]:
-    """What the session cookie is set with, and cleared with: a browser only replaces
-    a cookie of the same name, path and domain."""
-    return {
-        "path": "/",
-        "httponly": True,
-        "samesite": "lax",
-        "secure": cookie_is_secure(request, settings),
-    }
-
-
-def _set_session_cookie(
-    request: Request, response: Response, settings: Settings, token: str, expires_at: datetime
-) -> None:
-    response.set_cookie(
-        settings.session_cookie_name,
-        token,
-        max_age=settings.session_lifetime_s,
-        expires=expires_at,
-        **_cookie_attributes(request, settings),
-    )
-
-
 async def _login(
     request: Request,
     response: Response,
@@ -91,7 +49,7 @@ async def _login(
     identity, token, expires_at = await service.login(
         pool, name, password, settings, previous_token, address
     )
-    _set_session_cookie(request, response, settings, token, expires_at)
+    set_session_cookie(request, response, settings, token, expires_at)
     return LoginOut(user=identity, expires_at=expires_at, access_token=token)
 
 
@@ -137,7 +95,7 @@ async def logout(
 ) -> LogoutOut:
     """End the current session on the server and clear the cookie."""
     ended = await service.logout(db, token, settings)
-    response.delete_cookie(settings.session_cookie_name, **_cookie_attributes(request, settings))
+    clear_session_cookie(request, response, settings)
     return LogoutOut(detail="Logged out" if ended else "No session to end")
 
 
@@ -175,5 +133,5 @@ async def change_password(
     new_token, expires_at = await service.change_password(
         pool, identity, token, old_password, new_password, settings, address
     )
-    _set_session_cookie(request, response, settings, new_token, expires_at)
+    set_session_cookie(request, response, settings, new_token, expires_at)
     return PasswordChangedOut(user=identity, expires_at=expires_at, access_token=new_token)

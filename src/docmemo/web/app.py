@@ -14,13 +14,15 @@ from docmemo import __version__
 from docmemo.assessments.router import router as assessments_router
 from docmemo.audit.router import router as audit_router
 from docmemo.auth.router import router as auth_router
+from docmemo.clinic.router import router as clinic_router
+from docmemo.clinic.templating import STATIC_PATH, WEB_APP_PREFIX, StaticAssets, error_page
 from docmemo.config import Settings, get_settings
 from docmemo.db.engine import make_pool
 from docmemo.db.migrate import head_revision, known_revisions
 from docmemo.prediction.router import router as prediction_router
 from docmemo.stats.router import router as stats_router
 from docmemo.users.router import router as users_router
-from docmemo.web.errors import install_error_handlers
+from docmemo.web.errors import ErrorPages, install_error_handlers
 from docmemo.web.headers import SecurityHeaders
 from docmemo.web.router import SERVICE_NAME
 from docmemo.web.router import router as service_router
@@ -43,7 +45,11 @@ class DocmemoApp(FastAPI):
     ServerErrorMiddleware, so that even an unexpected 500 carries them."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack(), docs_path=self.docs_url)
+        return SecurityHeaders(
+            super().build_middleware_stack(),
+            docs_path=self.docs_url,
+            web_app_prefix=WEB_APP_PREFIX,
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.schema_head = head_revision()
     app.state.known_revisions = known_revisions()
-    install_error_handlers(app)
+    install_error_handlers(app, ErrorPages(WEB_APP_PREFIX, error_page))
     for router in (
         service_router,
         auth_router,
@@ -89,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         stats_router,
         prediction_router,
+        clinic_router,
     ):
         app.include_router(router)
+    app.mount(STATIC_PATH, StaticAssets(), name="clinic_static")
     return app

@@ -9,15 +9,15 @@ own ServerErrorMiddleware (``web.app``) so that even an unexpected 500 carries t
   another site's frame (clickjacking).
 - ``Content-Security-Policy``: JSON answers need nothing, so ``default-src 'none'``;
   the Swagger UI page at /docs gets exactly the files it loads and the hash of its
-  one inline script.
+  one inline script; the web app's pages under /app get this origin's own files and
+  nothing inline (``WEB_APP_CONTENT_SECURITY_POLICY``).
 - ``Referrer-Policy: no-referrer``: a link followed from the docs page does not tell
   the next site which URL (with a patient's name in it) it came from.
 - ``Cache-Control: no-store`` on every answer: nearly every one can carry personal
   data (a record, a login's token, /status's identity, every error about a
-  named patient), the API serves no static files to cache (the docs assets come
-  from the CDN, cached under its own headers), and a rule with no exceptions cannot
-  forget a new endpoint. A route that sets its own header of one of these names
-  keeps it (for static assets once the package ships them, issue 7).
+  named patient), and a rule with no exceptions cannot forget a new endpoint. A
+  route that sets its own header of one of these names keeps it: the web app's
+  static files (docmemo.clinic) say ``no-cache``, kept and revalidated by ETag.
 """
 
 from __future__ import annotations
@@ -33,6 +33,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 Headers = list[tuple[bytes, bytes]]
 
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# The web app (docmemo.clinic) ships every script, style sheet and image in the package,
+# and has no inline script or style attribute: a stored name like
+# "<script>..." could not run even if a template forgot to escape it.
+WEB_APP_CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
 
 # The Swagger UI files FastAPI's /docs page loads (its defaults), allowed one by one:
 # allowing the whole CDN would allow any script of any npm package. Issue 7 ships
@@ -87,14 +102,25 @@ def _merged(own: Headers, added: Headers) -> Headers:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, docs_path: str | None = "/docs") -> None:
+    def __init__(
+        self, app: ASGIApp, docs_path: str | None = "/docs", web_app_prefix: str | None = None
+    ) -> None:
         self.app = app
         self.docs_path = docs_path
+        self.web_app_prefix = web_app_prefix
         self.common = _common_headers()
         self.api = [
             *self.common,
             (b"content-security-policy", API_CONTENT_SECURITY_POLICY.encode()),
         ]
+        self.web_app = [
+            *self.common,
+            (b"content-security-policy", WEB_APP_CONTENT_SECURITY_POLICY.encode()),
+        ]
+
+    def _is_web_app(self, path: str) -> bool:
+        prefix = self.web_app_prefix
+        return prefix is not None and (path == prefix or path.startswith(prefix + "/"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,7 +129,7 @@ class SecurityHeaders:
         if scope["path"] == self.docs_path:
             await self._docs_page(scope, receive, send)
             return
-        added = self.api
+        added = self.web_app if self._is_web_app(scope["path"]) else self.api
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
