@@ -142,6 +142,7 @@ def _request(root_path: str = "") -> Request:
         ("/app/cohort", "/app/cohort"),
         ("/app/patients/Ann%20Lee", "/app/patients/Ann%20Lee"),
         ("/app", "/app"),
+        ("/app?q=ann", "/app?q=ann"),
         (None, "/app"),
         ("", "/app"),
         ("https://elsewhere.example/app", "/app"),

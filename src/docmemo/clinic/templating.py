@@ -69,8 +69,7 @@ _ERROR_TITLES = {
     503: "The registry is unavailable",
 }
 _ERROR_ADVICE = {
-    403: "You are signed in, but your role may not do this. Ask a health professional "
-    "of the clinic if you need it done.",
+    403: "Your role may not do this. Ask a health professional of the clinic if you need it done.",
     404: "There is nothing here by that name, or it is not something you may see. "
     "Check the spelling, or search again.",
     429: "For everyone's safety, sign-ins are slowed down after repeated failures. "
@@ -107,14 +106,17 @@ async def error_page(
         return RedirectResponse(
             app_url(request, f"/sign-in?next={quote(next_path, safe='/')}"), status_code=303
         )
-    request.state.viewer = await _viewer_for_error_page(request)
+    viewer = request.state.viewer = await _viewer_for_error_page(request)
+    advice = _ERROR_ADVICE.get(status_code, "")
+    if status_code == 403 and viewer is None:
+        advice = "You are not signed in: sign in first, if your role allows it."
     response = render(
         request,
         "error.html",
         status_code=status_code,
         title=_ERROR_TITLES.get(status_code, "This request could not be handled"),
         detail=detail,
-        advice=_ERROR_ADVICE.get(status_code, ""),
+        advice=advice,
     )
     if headers:
         response.headers.update(headers)

@@ -85,6 +85,19 @@ class User(Base):
         UniqueConstraint("user_id", "status", "name"),
         # name_key() is the case fold of docmemo.users.names (migration 0002).
         Index("uq_users_name_key", func.name_key(text("name")), unique=True),
+        # Searching names (migration 0007): any part of a name through pg_trgm, and
+        # names' beginnings, in code-point order, whatever the database's collation.
+        Index(
+            "ix_users_name_key_trgm",
+            func.name_key(text("name")).label("name_key"),
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_users_name_key_prefix",
+            func.name_key(text("name")).label("name_key"),
+            postgresql_ops={"name_key": "text_pattern_ops"},
+        ),
     )
 
 

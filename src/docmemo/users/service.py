@@ -13,9 +13,9 @@ from psycopg_pool import AsyncConnectionPool
 from docmemo.audit.service import audit_or_refuse, normalize_address, record_event
 from docmemo.auth.passwords import hash_password_off_loop
 from docmemo.auth.schemas import Identity
-from docmemo.db.models import MAX_AGE, AuditAction, Role
+from docmemo.db.models import MAX_AGE, MAX_NAME_LENGTH, AuditAction, Role
 from docmemo.errors import Forbidden, InvalidInput, NameTaken, NotFound
-from docmemo.users.names import clean_name
+from docmemo.users.names import clean_name, name_key
 from docmemo.users.schemas import NewUser
 
 _NAME_INDEX = "uq_users_name_key"
@@ -48,13 +48,17 @@ def check_fields_fit_role(new_user: NewUser) -> None:
     }
     required, allowed = _ROLE_FIELDS[new_user.status]
     if extra := sorted(given - allowed):
-        raise InvalidInput(f"{', '.join(extra)} does not apply to a {new_user.status.value}")
+        raise InvalidInput(
+            f"{', '.join(extra)} does not apply to a {new_user.status.value}", field=extra[0]
+        )
     if missing := sorted(required - given):
-        raise InvalidInput(f"a {new_user.status.value} needs {', '.join(missing)}")
+        raise InvalidInput(
+            f"a {new_user.status.value} needs {', '.join(missing)}", field=missing[0]
+        )
     if new_user.mmse is not None and not 0 <= new_user.mmse <= 30:
-        raise InvalidInput("mmse must be between 0 and 30")
+        raise InvalidInput("mmse must be between 0 and 30", field="mmse")
     if new_user.age is not None and not 0 <= new_user.age <= MAX_AGE:
-        raise InvalidInput(f"age must be between 0 and {MAX_AGE}")
+        raise InvalidInput(f"age must be between 0 and {MAX_AGE}", field="age")
 
 
 def normalize_user_id(raw: str) -> str:
@@ -62,7 +66,9 @@ def normalize_user_id(raw: str) -> str:
     try:
         return uuid.UUID(raw.strip()).hex
     except ValueError:
-        raise InvalidInput("caregiver_id must be a user id (32 hexadecimal characters)") from None
+        raise InvalidInput(
+            "caregiver_id must be a user id (32 hexadecimal characters)", field="caregiver_id"
+        ) from None
 
 
 def can_create(actor: Identity | None, role: Role) -> bool:
@@ -154,12 +160,22 @@ async def create_user(
     raw_name: str,
     new_user: NewUser,
     address: str | None = None,
+    *,
+    caregiver_name: str | None = None,
 ) -> UserRecord:
     """Add a user and its role row in one transaction (409 if the name exists in any
     case), audited in that transaction (create_user, by ``actor`` from ``address``).
-    No connection is held while the password is hashed."""
-    name = clean_name(raw_name)
+    No connection is held while the password is hashed.
+
+    A patient's caregiver is ``new_user.caregiver_id`` (the API) or ``caregiver_name``
+    (the web app's form: people know names, not ids), looked up ignoring case. Each
+    InvalidInput names the parameter at fault (``field``) for a form to show it there."""
+    try:
+        name = clean_name(raw_name)
+    except InvalidInput as error:
+        raise InvalidInput(error.detail, field="name") from None
     check_fields_fit_role(new_user)
+    _check_caregiver_name_fits(new_user, caregiver_name)
     if not can_create(actor, new_user.status):
         raise Forbidden("Only a logged-in health professional may create a health professional")
     caregiver_id = (
@@ -168,8 +184,12 @@ async def create_user(
     async with pool.connection() as db:
         if await _name_exists(db, name):
             raise NameTaken()
-        if caregiver_id is not None and not await _caregiver_exists(db, caregiver_id):
-            raise InvalidInput("caregiver_id does not name an existing caregiver")
+        if caregiver_name is not None:
+            caregiver_id = await _caregiver_id_by_name(db, caregiver_name)
+        elif caregiver_id is not None and not await _caregiver_exists(db, caregiver_id):
+            raise InvalidInput(
+                "caregiver_id does not name an existing caregiver", field="caregiver_id"
+            )
     password_hash = await hash_password_off_loop(new_user.password)
 
     record = UserRecord(
@@ -202,7 +222,9 @@ def _integrity_error_to_domain(error: pg_errors.IntegrityError) -> Exception:
         return NameTaken()
     if isinstance(error, pg_errors.ForeignKeyViolation):
         # The caregiver was removed between our check and the insert.
-        return InvalidInput("caregiver_id does not name an existing caregiver")
+        return InvalidInput(
+            "caregiver_id does not name an existing caregiver", field="caregiver_id"
+        )
     return error
 
 
@@ -211,6 +233,38 @@ async def _name_exists(db: AsyncConnection, name: str) -> bool:
         "SELECT 1 FROM users WHERE name_key(name) = name_key(%(name)s)", {"name": name}
     )
     return await cursor.fetchone() is not None
+
+
+def _check_caregiver_name_fits(new_user: NewUser, caregiver_name: str | None) -> None:
+    if caregiver_name is None:
+        return
+    if new_user.status is not Role.PATIENT:
+        raise InvalidInput(
+            f"caregiver_name does not apply to a {new_user.status.value}", field="caregiver_name"
+        )
+    if new_user.caregiver_id is not None:
+        raise InvalidInput("give caregiver_id or caregiver_name, not both", field="caregiver_name")
+
+
+_NO_CAREGIVER_BY_NAME = "No caregiver by that name"
+
+
+async def _caregiver_id_by_name(db: AsyncConnection, raw_name: str) -> str:
+    """The id of the caregiver of this name (any case), or InvalidInput: the same
+    message for a name nobody has and for someone who is not a caregiver."""
+    try:
+        name = clean_name(raw_name)
+    except InvalidInput:
+        raise InvalidInput(_NO_CAREGIVER_BY_NAME, field="caregiver_name") from None
+    cursor = await db.execute(
+        "SELECT user_id FROM users "
+        "WHERE name_key(name) = name_key(%(name)s) AND status = 'caregiver'",
+        {"name": name},
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise InvalidInput(_NO_CAREGIVER_BY_NAME, field="caregiver_name")
+    return row.user_id
 
 
 async def _caregiver_exists(db: AsyncConnection, user_id: str) -> bool:
@@ -260,3 +314,191 @@ async def _insert(
         await db.execute(
             _FIRST_ASSESSMENT, {**params, "today": date.today(), "recorded_by": recorded_by}
         )
+
+
+# Searching names (the web app's start page). What a search shows is a directory line
+# (name, role, specialty, a patient's age), never a score: health data stays on the
+# patient's page, whose every read is audited. Searches are not audited: they show
+# only people whose whole record the viewer may read anyway (can_read, in SQL).
+
+SEARCH_ANYWHERE_FROM = 3
+"""Letters (or digits) in a row from which a search matches anywhere in a name: a
+trigram index can only look for runs of three. Shorter, it matches names' beginnings."""
+SEARCH_MAX_LIMIT = 100
+# A search anywhere in names reads at most this many matching rows (the index gives
+# them in the table's order, and each costs a name_key(), 2–8 µs). Up to it,
+# every match is ranked and counted; beyond it the page says that more people match.
+_SEARCH_CANDIDATES = 500
+# Where a word of a name starts: a match there ranks before one inside a word.
+_WORD_SEPARATORS = (" ", "-", "'", "’")
+
+
+@dataclass(frozen=True)
+class PersonFound:
+    name: str
+    status: Role
+    age: int | None = None
+    specialty: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    """What was searched for, without surrounding spaces."""
+    people: list[PersonFound]
+    found: int | None
+    """How many people match in all; None when more than ``people`` do and they were
+    not all counted (a common fragment among a million names)."""
+    anywhere: bool
+    """Whether names were matched anywhere, or only at their beginning (short query)."""
+
+    @property
+    def more(self) -> bool:
+        return self.found is None or self.found > len(self.people)
+
+
+# Ranked by where the match is: the name's beginning, a later word's beginning (a
+# surname), inside a word; then alphabetically by key in code-point order (~<~), the
+# order of ix_users_name_key_prefix ("é" comes after "z"). Roles are joined for the
+# page's rows only. ``keyed`` is MATERIALIZED so that each candidate's name_key() is
+# computed once, not again in each place ``key`` is used.
+_SEARCH_RANKED = """
+    , keyed AS MATERIALIZED (
+        SELECT *, name_key(name) AS key FROM candidates
+    ), ranked AS (
+        SELECT user_id, name, status, key,
+               CASE WHEN key LIKE %(starts)s THEN 0
+                    WHEN key LIKE ANY (%(word_starts)s) THEN 1
+                    ELSE 2 END AS rank,
+               count(*) OVER () AS found
+        FROM keyed
+        ORDER BY rank, key USING ~<~
+        LIMIT %(limit)s
+    )
+    SELECT r.name, r.status, p.age, h.specialty, r.found, summary.complete
+    FROM ranked r
+    CROSS JOIN summary
+    LEFT JOIN patients p ON p.user_id = r.user_id
+    LEFT JOIN healthpros h ON h.user_id = r.user_id
+    ORDER BY r.rank, r.key USING ~<~
+"""
+
+# Health professionals see everyone: a million names. Two bounded reads:
+# - ``starting``: names that begin with the query, in order, from the B-tree
+#   ix_users_name_key_prefix (a range of it, then LIMIT): the cost of a page of rows
+#   however many names match;
+# - ``inside``: only if fewer than a page begin with it (otherwise the page is full of
+#   better matches), names containing it, from the trigram index, at most
+#   _SEARCH_CANDIDATES rows. MATERIALIZED so that the planner costs the whole match
+#   (a bitmap scan of the index) rather than a sequential scan stopped by the LIMIT,
+#   which is cheap only if matches are dense; it is still read lazily, up to the LIMIT.
+#   The show_trgm() test guards the index: a pattern without a trigram would make it
+#   (or a sequential scan) read every row; the Python rule (SEARCH_ANYWHERE_FROM)
+#   already keeps such queries out, this keeps out what pg_trgm sees differently.
+_EVERYONE_CANDIDATES = """
+    WITH starting AS (
+        SELECT user_id, name, status
+        FROM users
+        WHERE name_key(name) LIKE %(starts)s
+        ORDER BY name_key(name) USING ~<~
+        LIMIT %(limit)s + 1
+    ), matching AS MATERIALIZED (
+        SELECT user_id, name, status
+        FROM users
+        WHERE %(anywhere)s
+          AND (SELECT count(*) FROM starting) <= %(limit)s
+          AND (SELECT bool_or(strpos(trigram, ' ') = 0) FROM unnest(show_trgm(%(key)s)) AS trigram)
+          AND name_key(name) LIKE %(contains)s
+    ), inside AS (
+        SELECT * FROM matching LIMIT %(candidates)s
+    ), candidates AS (
+        SELECT * FROM starting UNION SELECT * FROM inside
+    ), summary AS (
+        SELECT (SELECT count(*) FROM starting) <= %(limit)s
+               AND (SELECT count(*) FROM inside) < %(candidates)s AS complete
+    )
+"""
+_SEARCH_EVERYONE = _EVERYONE_CANDIDATES + _SEARCH_RANKED
+
+# Everyone else sees a handful of people (can_read): themselves and, for a caregiver,
+# their patients, found by primary key and ix_patients_caregiver_id, then filtered.
+_OWN_CANDIDATES = """
+    WITH visible AS (
+        SELECT user_id, name, status FROM users WHERE user_id = %(viewer_id)s
+        UNION
+        SELECT u.user_id, u.name, u.status
+        FROM patients p JOIN users u ON u.user_id = p.user_id
+        WHERE %(viewer_is_caregiver)s AND p.caregiver_id = %(viewer_id)s
+    ), candidates AS (
+        SELECT * FROM visible WHERE name_key(name) LIKE %(pattern)s
+    ), summary AS (
+        SELECT true AS complete
+    )
+"""
+_SEARCH_OWN = _OWN_CANDIDATES + _SEARCH_RANKED
+
+
+def _escape_like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (backslash is LIKE's escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _letters_in_a_row(text: str) -> int:
+    longest = run = 0
+    for char in text:
+        # pg_trgm's word characters: letters and digits (iswalnum in C.UTF-8).
+        run = run + 1 if char.isalpha() or char.isdecimal() else 0
+        longest = max(longest, run)
+    return longest
+
+
+def search_statement(
+    viewer: Identity, key: str, anywhere: bool, limit: int
+) -> tuple[str, dict[str, object]]:
+    """The SQL of search_people and its parameters, for a name_key()-folded query
+    (apart so that the tests can ask PostgreSQL for its plan)."""
+    literal = _escape_like(key)
+    params: dict[str, object] = {
+        "key": key,
+        "anywhere": anywhere,
+        "starts": f"{literal}%",
+        "contains": f"%{literal}%",
+        "pattern": f"%{literal}%" if anywhere else f"{literal}%",
+        "word_starts": [f"%{separator}{literal}%" for separator in _WORD_SEPARATORS],
+        "limit": limit,
+        "candidates": _SEARCH_CANDIDATES,
+        "viewer_id": viewer.user_id,
+        "viewer_is_caregiver": viewer.status is Role.CAREGIVER,
+    }
+    return (_SEARCH_EVERYONE if viewer.is_healthpro else _SEARCH_OWN), params
+
+
+async def search_people(
+    db: AsyncConnection, viewer: Identity, query: str, limit: int = 20
+) -> SearchResults:
+    """People whose name contains ``query`` (ignoring case and accents' forms, like
+    every look-up by name: name_key), among those ``viewer`` may read (can_read);
+    at most ``limit``, best first. A query without SEARCH_ANYWHERE_FROM letters in a
+    row matches names' beginnings only."""
+    if not 1 <= limit <= SEARCH_MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {SEARCH_MAX_LIMIT}", field="limit")
+    text = query.strip()
+    key = name_key(text)
+    anywhere = _letters_in_a_row(key) >= SEARCH_ANYWHERE_FROM
+    # Nothing to look for, or nothing a name can hold (a control character, a NUL that
+    # PostgreSQL text cannot even carry, more characters than a name has): no one.
+    if not key or not key.isprintable() or len(text) > MAX_NAME_LENGTH:
+        return SearchResults(query=text, people=[], found=0, anywhere=anywhere)
+    sql, params = search_statement(viewer, key, anywhere, limit)
+    # A health professional's search is never a prepared statement: its plan depends on
+    # the pattern's value (LIKE 'abc%' becomes a range of the B-tree only when its text
+    # is known at planning). The others' plan does not (psycopg's default: prepared
+    # from the fifth time on a connection, a millisecond of planning saved).
+    prepare = None if not viewer.is_healthpro else False
+    rows = await (await db.execute(sql, params, prepare=prepare)).fetchall()
+    people = [
+        PersonFound(name=row.name, status=Role(row.status), age=row.age, specialty=row.specialty)
+        for row in rows
+    ]
+    found = (rows[0].found if rows[0].complete else None) if rows else 0
+    return SearchResults(query=text, people=people, found=found, anywhere=anywhere)

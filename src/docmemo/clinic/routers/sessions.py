@@ -24,7 +24,7 @@ def safe_next_path(request: Request, next_path: str | None) -> str:
     """Where to go after signing in: a page of this app only, never another site."""
     home = app_url(request)
     next_path = next_path or ""
-    inside = next_path == home or next_path.startswith(home + "/")
+    inside = next_path == home or next_path.startswith((home + "/", home + "?"))
     if inside and "//" not in next_path and "\\" not in next_path:
         return next_path
     return home
