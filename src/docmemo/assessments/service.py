@@ -63,11 +63,14 @@ def can_record(actor: Identity) -> bool:
 def check_assessment(mmse: int, assessed_at: date, today: date) -> None:
     """Refuse (422) a score outside 0..30 or a date in the future or before 1900."""
     if not 0 <= mmse <= 30:
-        raise InvalidInput("mmse must be between 0 and 30")
+        raise InvalidInput("mmse must be between 0 and 30", field="mmse")
     if assessed_at > today:
-        raise InvalidInput("assessed_at must not be in the future")
+        raise InvalidInput("assessed_at must not be in the future", field="assessed_at")
     if assessed_at < EARLIEST_ASSESSMENT:
-        raise InvalidInput(f"assessed_at must not be before {EARLIEST_ASSESSMENT.isoformat()}")
+        raise InvalidInput(
+            f"assessed_at must not be before {EARLIEST_ASSESSMENT.isoformat()}",
+            field="assessed_at",
+        )
 
 
 # The patient's row, locked until the end of the transaction.
@@ -180,3 +183,34 @@ async def read_history(
         for row in rows
     ]
     return record, history
+
+
+@dataclass(frozen=True, slots=True)
+class CaregiverRef:
+    """A patient's caregiver as the patient's page names them; ``viewer_may_read``:
+    whether the viewer may read the caregiver's own record (can_read)."""
+
+    user_id: str
+    name: str
+    viewer_may_read: bool
+
+
+_CAREGIVER = """
+    SELECT u.user_id, u.name FROM caregivers c JOIN users u ON u.user_id = c.user_id
+    WHERE c.user_id = %(caregiver_id)s
+"""
+
+
+async def caregiver_of(
+    db: AsyncConnection, viewer: Identity, patient: UserRecord
+) -> CaregiverRef | None:
+    """The caregiver of a patient whose record the viewer has read (read_history), or
+    None. The name is part of the patient's record for whoever may read it; the
+    caregiver's own record follows its own rule."""
+    if patient.caregiver_id is None:
+        return None
+    row = await (await db.execute(_CAREGIVER, {"caregiver_id": patient.caregiver_id})).fetchone()
+    if row is None:
+        return None
+    caregiver = UserRecord(user_id=row.user_id, name=row.name, status=Role.CAREGIVER)
+    return CaregiverRef(row.user_id, row.name, can_read(viewer, caregiver))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from docmemo.assessments.service import server_today
 from docmemo.audit.service import record_event
 from docmemo.db.models import AuditAction, Role
 from docmemo.errors import NotFound
+from docmemo.prediction.model import HORIZON_MAX_MONTHS, HORIZON_MIN_MONTHS, Interval
 from docmemo.prediction.progression import (
     POPULATION_COURSE,
     Forecast,
@@ -105,17 +107,23 @@ async def _current_model(
     return model
 
 
-async def predict_for_patient(
-    db: AsyncConnection,
-    raw_name: str,
-    months: int,
-    *,
-    predictor_id: str,
-    address: str | None = None,
-) -> tuple[UserRecord, Forecast]:
-    """The patient of this name and the served model's prediction ``months`` ahead,
-    from their own visits. NotFound for an unknown name or someone not a patient.
-    Audited in the same transaction (by ``predictor_id``, from ``address``)."""
+@dataclass(frozen=True, slots=True)
+class _PatientForPrediction:
+    """What every prediction starts from: the patient, their visits and the model."""
+
+    record: UserRecord
+    age: int
+    visits: list[Visit]
+    model: Forecaster
+    today: datetime.date
+
+
+async def _patient_for_prediction(
+    db: AsyncConnection, raw_name: str, predictor_id: str, address: str | None
+) -> _PatientForPrediction:
+    """The patient of this name, their visits (oldest first) and the served model, the
+    prediction audited once in the same transaction. NotFound for an unknown name or
+    someone not a patient."""
     async with db.transaction():
         record = await find_record(db, clean_name(raw_name))
         if record is None or record.status is not Role.PATIENT:
@@ -137,7 +145,77 @@ async def predict_for_patient(
     visits = [Visit(d, s) for d, s in zip(row.dates or [], row.scores or [], strict=True)]
     if not visits:  # every patient has an assessment (migration 0004); be safe anyway
         visits = [Visit(today, record.mmse)]
-    return record, model.forecast(visits, record.age, today, months)
+    return _PatientForPrediction(record, record.age, visits, model, today)
+
+
+async def predict_for_patient(
+    db: AsyncConnection,
+    raw_name: str,
+    months: int,
+    *,
+    predictor_id: str,
+    address: str | None = None,
+) -> tuple[UserRecord, Forecast]:
+    """The patient of this name and the served model's prediction ``months`` ahead,
+    from their own visits. NotFound for an unknown name or someone not a patient.
+    Audited in the same transaction (by ``predictor_id``, from ``address``)."""
+    patient = await _patient_for_prediction(db, raw_name, predictor_id, address)
+    forecast = patient.model.forecast(patient.visits, patient.age, patient.today, months)
+    return patient.record, forecast
+
+
+@dataclass(frozen=True, slots=True)
+class CoursePoint:
+    """The predicted score observed on one day, with its 80 % and 95 % intervals."""
+
+    on: datetime.date
+    predicted_mmse: float
+    interval_80: Interval
+    interval_95: Interval
+
+
+@dataclass(frozen=True, slots=True)
+class PredictedCourse:
+    """A patient's predicted course, as a chart draws it: from the last visit (``start``)
+    to each horizon of ``ahead`` (months counted from today, as the API counts them)."""
+
+    model_version: str
+    model_fitted_at: datetime.datetime | None
+    start: CoursePoint
+    ahead: list[Forecast]
+
+    def at(self, months: int) -> Forecast | None:
+        """The forecast ``months`` ahead, if that horizon was asked for."""
+        return next((f for f in self.ahead if f.horizon_months == months), None)
+
+
+async def predict_course(
+    db: AsyncConnection,
+    raw_name: str,
+    months: Sequence[int],
+    *,
+    predictor_id: str,
+    address: str | None = None,
+) -> tuple[UserRecord, PredictedCourse]:
+    """The patient of this name and the served model's course: its prediction on the
+    day of the last visit, then at each of ``months`` (1..60, from today), from one
+    reading of the visits and the model, audited once (``predict``, by
+    ``predictor_id`` from ``address``). NotFound as predict_for_patient; ValueError
+    for a horizon outside 1..60 or none at all, before anything is read."""
+    horizons = sorted(set(months))
+    if not horizons or not all(HORIZON_MIN_MONTHS <= m <= HORIZON_MAX_MONTHS for m in horizons):
+        raise ValueError(f"horizons must be between 1 and 60 months, got {list(months)}")
+    patient = await _patient_for_prediction(db, raw_name, predictor_id, address)
+    visits, model, age = patient.visits, patient.model, patient.age
+    last = visits[-1]
+    mean, interval_80, interval_95 = model.predict_at(visits, age, last.assessed_at)
+    course = PredictedCourse(
+        model_version=model.version,
+        model_fitted_at=model.fitted_at,
+        start=CoursePoint(last.assessed_at, round(mean, 1), interval_80, interval_95),
+        ahead=[model.forecast(visits, age, patient.today, m) for m in horizons],
+    )
+    return patient.record, course
 
 
 # --- the command line ----------------------------------------------------------------
