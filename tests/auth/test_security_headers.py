@@ -13,12 +13,8 @@ from starlette.responses import JSONResponse
 
 from docmemo.config import Settings
 from docmemo.db.models import Role
-from docmemo.web.headers import (
-    API_CONTENT_SECURITY_POLICY,
-    SWAGGER_CSS_URL,
-    SWAGGER_JS_URL,
-    SecurityHeaders,
-)
+from docmemo.web.app import SWAGGER_UI_PATH
+from docmemo.web.headers import API_CONTENT_SECURITY_POLICY, SecurityHeaders
 from tests.auth.conftest import running_app
 from tests.helpers import app_client, login, make_user
 
@@ -109,7 +105,7 @@ async def test_an_unexpected_500_carries_them(settings):
     assert_api_headers(response)
 
 
-async def test_the_docs_page_gets_a_strict_policy_naming_its_files_and_script(client):
+async def test_the_docs_page_gets_a_strict_policy_of_its_own_origin_and_script(client):
     docs = await client.get("/docs")
     assert docs.status_code == 200
     for name, value in COMMON.items():
@@ -120,17 +116,33 @@ async def test_the_docs_page_gets_a_strict_policy_naming_its_files_and_script(cl
     )
     assert policy["default-src"] == "'none'"
     assert policy["frame-ancestors"] == "'none'"
-    assert policy["style-src"] == SWAGGER_CSS_URL
+    assert policy["style-src"] == "'self'"
+    assert policy["img-src"] == "'self' data:"
+    assert policy["connect-src"] == "'self'"
     assert "'unsafe-inline'" not in docs.headers["content-security-policy"]
     assert "'unsafe-eval'" not in docs.headers["content-security-policy"]
-    # The CDN's files are allowed one by one, never the whole CDN.
-    assert SWAGGER_JS_URL in docs.text and SWAGGER_CSS_URL in docs.text
-    assert "https://cdn.jsdelivr.net " not in policy["script-src"] + " "
+    # Swagger UI comes from the package, never from a CDN (the clinic may be offline).
+    assert "http" not in docs.headers["content-security-policy"]
+    assert "http" not in docs.text
     # The page's inline script is allowed by its hash, and nothing else inline is.
     inline = re.findall(r"<script>(.*?)</script>", docs.text, re.DOTALL)
     assert len(inline) == 1
     digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
-    assert policy["script-src"].split() == [SWAGGER_JS_URL, f"'sha256-{digest}'"]
+    assert policy["script-src"].split() == ["'self'", f"'sha256-{digest}'"]
+
+
+async def test_the_docs_page_s_files_are_served_from_the_package(client):
+    docs = await client.get("/docs")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert f"{SWAGGER_UI_PATH}/swagger-ui-bundle.js" in assets
+    assert f"{SWAGGER_UI_PATH}/swagger-ui.css" in assets
+    types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        assert response.headers["content-type"].startswith(types[asset[asset.rindex(".") :]])
+        # Kept and revalidated (by ETag), not downloaded again on every visit.
+        assert response.headers["cache-control"] == "no-cache"
 
 
 async def test_only_the_swagger_page_is_served(client):

@@ -75,3 +75,28 @@ def screenshot(page: Page, name: str) -> Path:
 def fits_width(page: Page) -> bool:
     """Nothing wider than the window: no sideways scrolling (at 360 px, say)."""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+# axe-core's rules for WCAG 2.0, 2.1 and 2.2, levels A and AA.
+WCAG_AA_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core (pinned through axe-playwright-python) finds no WCAG 2 A/AA violation on
+    the page as it is now; else the test fails with each rule broken and where."""
+    # Imported on use: the module reads axe-core's 570 kB script when imported.
+    from axe_playwright_python.sync_playwright import Axe
+
+    options = {"runOnly": {"type": "tag", "values": WCAG_AA_TAGS}, "resultTypes": ["violations"]}
+    results = Axe().run(page, options=options).response
+    problems = []
+    for violation in results["violations"]:
+        problems.append(f"- {violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"]:
+            where = " ".join(str(target) for target in node["target"])
+            summary = " ".join(node.get("failureSummary", "").split())
+            problems.append(f"    at {where}: {node['html'][:160]}\n      {summary}")
+    assert not problems, (
+        f"axe-core {results['testEngine']['version']} found {len(results['violations'])} "
+        f"accessibility problem(s) on {page.url} at {page.viewport_size}:\n" + "\n".join(problems)
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp
 
 from docmemo import __version__
@@ -28,6 +31,13 @@ from docmemo.web.router import SERVICE_NAME
 from docmemo.web.router import router as service_router
 from docmemo.web.schemas import error_responses
 
+DOCS_PATH = "/docs"
+# Swagger UI's files, shipped in the package and served with the web app's own
+# (clinic/static/swagger-ui/README.md says where they come from).
+SWAGGER_UI_PATH = f"{STATIC_PATH}/swagger-ui"
+# The README's pictures, as Markdown or HTML, with their text alternative if any.
+_PICTURE = re.compile(r'!\[([^\]]*)\]\([^)]*\)|<img\b(?:[^>]*?\balt="([^"]*)")?[^>]*>')
+
 
 def readme_text() -> str:
     """The README, shown on /docs: from the source tree, else from the package metadata."""
@@ -40,6 +50,13 @@ def readme_text() -> str:
         return ""
 
 
+def without_pictures(markdown: str) -> str:
+    """The README for /docs, each picture replaced by its text alternative: its
+    screenshots are files of the repository, not of the package, and the docs page
+    loads nothing from anywhere else (the clinic may be offline)."""
+    return _PICTURE.sub(lambda picture: picture[1] or picture[2] or "", markdown)
+
+
 class DocmemoApp(FastAPI):
     """FastAPI with the security headers as its outermost layer, outside Starlette's
     ServerErrorMiddleware, so that even an unexpected 500 carries them."""
@@ -47,7 +64,7 @@ class DocmemoApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(
             super().build_middleware_stack(),
-            docs_path=self.docs_url,
+            docs_path=DOCS_PATH,
             web_app_prefix=WEB_APP_PREFIX,
         )
 
@@ -69,11 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = DocmemoApp(
         title=SERVICE_NAME,
         version=__version__,
-        description=readme_text(),
+        description=without_pictures(readme_text()),
         lifespan=lifespan,
-        # Only the Swagger UI page, under its content security policy (web.headers):
-        # ReDoc would need inline styles, workers and Google Fonts, and the OAuth2
-        # redirect page serves a login flow this API does not have.
+        # Only the Swagger UI page (add_docs_page), under its content security policy
+        # (web.headers): ReDoc would need inline styles, workers and Google Fonts, and
+        # the OAuth2 redirect page serves a login flow this API does not have.
+        docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         responses=error_responses(
@@ -99,4 +117,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.mount(STATIC_PATH, StaticAssets(), name="clinic_static")
+    add_docs_page(app)
     return app
+
+
+def add_docs_page(app: FastAPI) -> None:
+    """FastAPI's Swagger UI page, loading the files shipped in the package rather than
+    FastAPI's default CDN: the clinic may be offline, and the page's policy allows
+    this origin only."""
+
+    async def docs_page(request: Request) -> HTMLResponse:
+        root_path = request.scope.get("root_path", "").rstrip("/")
+        assets = f"{root_path}{SWAGGER_UI_PATH}"
+        return get_swagger_ui_html(
+            openapi_url=f"{root_path}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{root_path}{STATIC_PATH}/icon.svg",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
+    # A plain route, as FastAPI adds its own: GET and HEAD, outside the OpenAPI document.
+    app.add_route(DOCS_PATH, docs_page, include_in_schema=False)

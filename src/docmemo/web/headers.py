@@ -8,9 +8,10 @@ own ServerErrorMiddleware (``web.app``) so that even an unexpected 500 carries t
 - ``X-Frame-Options: DENY`` and CSP ``frame-ancestors 'none'``: no page of ours in
   another site's frame (clickjacking).
 - ``Content-Security-Policy``: JSON answers need nothing, so ``default-src 'none'``;
-  the Swagger UI page at /docs gets exactly the files it loads and the hash of its
-  one inline script; the web app's pages under /app get this origin's own files and
-  nothing inline (``WEB_APP_CONTENT_SECURITY_POLICY``).
+  the Swagger UI page at /docs gets this origin's files (Swagger UI is shipped in the
+  package: no CDN) and the hash of its one inline script; the web app's pages under
+  /app get this origin's own files and nothing inline
+  (``WEB_APP_CONTENT_SECURITY_POLICY``).
 - ``Referrer-Policy: no-referrer``: a link followed from the docs page does not tell
   the next site which URL (with a patient's name in it) it came from.
 - ``Cache-Control: no-store`` on every answer: nearly every one can carry personal
@@ -24,10 +25,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import inspect
 import re
 
-from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Headers = list[tuple[bytes, bytes]]
@@ -49,23 +48,16 @@ WEB_APP_CONTENT_SECURITY_POLICY = "; ".join(
     )
 )
 
-# The Swagger UI files FastAPI's /docs page loads (its defaults), allowed one by one:
-# allowing the whole CDN would allow any script of any npm package. Issue 7 ships
-# these assets in the package; they then become 'self' (and the CDN goes).
-_SWAGGER_DEFAULTS = inspect.signature(get_swagger_ui_html).parameters
-SWAGGER_JS_URL: str = _SWAGGER_DEFAULTS["swagger_js_url"].default
-SWAGGER_CSS_URL: str = _SWAGGER_DEFAULTS["swagger_css_url"].default
-SWAGGER_FAVICON_URL: str = _SWAGGER_DEFAULTS["swagger_favicon_url"].default
-
-# Inline <script> elements (no attributes: those with src= are allowed by URL above).
+# Inline <script> elements (no attributes: those with src= come from 'self').
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
 
 def docs_content_security_policy(page: bytes) -> str:
-    """The policy of the docs page: its CDN files, the hashes of its inline scripts,
-    images from the favicon's URL and ``data:`` (the stylesheet's icons), and requests
-    to this origin only (the OpenAPI document, "Try it out"). Swagger UI's online
-    validator badge stays blocked: it would send the schema's URL to a third party."""
+    """The policy of the docs page: Swagger UI's files from this origin (shipped in the
+    package, web.app), the hashes of its inline scripts, images from this origin and
+    ``data:`` (the stylesheet's icons), and requests to this origin only (the OpenAPI
+    document, "Try it out"). Swagger UI's online validator badge stays blocked: it
+    would send the schema's URL to a third party."""
     script_hashes = " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
         for script in _INLINE_SCRIPT.findall(page)
@@ -73,9 +65,9 @@ def docs_content_security_policy(page: bytes) -> str:
     return "; ".join(
         (
             "default-src 'none'",
-            f"script-src {SWAGGER_JS_URL} {script_hashes}".rstrip(),
-            f"style-src {SWAGGER_CSS_URL}",
-            f"img-src {SWAGGER_FAVICON_URL} data:",
+            f"script-src 'self' {script_hashes}".rstrip(),
+            "style-src 'self'",
+            "img-src 'self' data:",
             "connect-src 'self'",
             "base-uri 'none'",
             "form-action 'none'",
