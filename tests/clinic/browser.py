@@ -72,6 +72,27 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+def submit_form(page: Page, action: str, fields: dict[str, str]) -> None:
+    """Send a form the page does not show (as a tampering person would), from the page
+    itself: a real browser post, with its cookies and same-origin headers."""
+    page.evaluate(
+        """([action, fields]) => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = action;
+            for (const [name, value] of Object.entries(fields)) {
+                const input = document.createElement("input");
+                input.name = name;
+                input.value = value;
+                form.append(input);
+            }
+            document.body.append(form);
+            form.submit();
+        }""",
+        [action, fields],
+    )
+
+
 def fits_width(page: Page) -> bool:
     """Nothing wider than the window: no sideways scrolling (at 360 px, say)."""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

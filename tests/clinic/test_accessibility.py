@@ -19,6 +19,7 @@ from tests.clinic.browser import (
     fits_width,
     screenshot,
     sign_in,
+    submit_form,
 )
 from tests.helpers import unique_name
 
@@ -85,22 +86,7 @@ def forbidden(page: Page, accounts: Accounts) -> None:
     path = f"/app/patients/{quote(accounts.patient)}"
     page.goto(path)
     with page.expect_navigation():
-        page.evaluate(
-            """([action]) => {
-                const form = document.createElement("form");
-                form.method = "post";
-                form.action = action;
-                for (const [name, value] of [["mmse", "20"], ["assessed_at", "2026-01-05"]]) {
-                    const input = document.createElement("input");
-                    input.name = name;
-                    input.value = value;
-                    form.append(input);
-                }
-                document.body.append(form);
-                form.submit();
-            }""",
-            [f"{path}/assessments"],
-        )
+        submit_form(page, f"{path}/assessments", {"mmse": "20", "assessed_at": "2026-01-05"})
     expect(page.get_by_role("heading", name="This page is not for your role")).to_be_visible()
 
 

@@ -19,6 +19,7 @@ from tests.clinic.browser import (
     fits_width,
     screenshot,
     sign_in,
+    submit_form,
 )
 from tests.helpers import unique_name
 
@@ -267,22 +268,7 @@ def test_a_non_professional_sending_an_assessment_gets_the_forbidden_page(
     before = _assessments(web_app, accounts.patient)
     # The form they are not shown, sent from the page as a browser would.
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
-        page.evaluate(
-            """([action]) => {
-                const form = document.createElement("form");
-                form.method = "post";
-                form.action = action;
-                for (const [name, value] of [["mmse", "12"], ["assessed_at", "2025-01-05"]]) {
-                    const input = document.createElement("input");
-                    input.name = name;
-                    input.value = value;
-                    form.append(input);
-                }
-                document.body.append(form);
-                form.submit();
-            }""",
-            [f"{path}/assessments"],
-        )
+        submit_form(page, f"{path}/assessments", {"mmse": "12", "assessed_at": "2025-01-05"})
     assert answer.value.status == 403
     expect(page.get_by_role("heading", name="This page is not for your role")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Only health professionals may record")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import groupby
 
+from docmemo.clinic.charts import LinearScale
 from docmemo.db.models import MAX_AGE
 from docmemo.prediction.model import Severity, severity_band
 from docmemo.stats.service import MMSE_SCORES, SEVERITIES, AgeBand
@@ -32,14 +33,6 @@ LABELS_HEIGHT = 34  # two lines under the plot: the band, its patients
 HEIGHT = TOP + PLOT_HEIGHT + LABELS_HEIGHT
 MIN_BAR_WIDTH = 1.5  # a single patient stays visible next to thousands
 TICKS = (0, 10, 18, 24, 30)  # where the severity bands start, and the top
-
-
-def linear(value: float, domain: tuple[float, float], extent: tuple[float, float]) -> float:
-    """``value`` of ``domain`` mapped onto ``extent`` (a linear scale)."""
-    (d0, d1), (r0, r1) = domain, extent
-    if d1 == d0:
-        return r0
-    return r0 + (value - d0) * (r1 - r0) / (d1 - d0)
 
 
 def number(value: float) -> float | int:
@@ -167,16 +160,17 @@ def build_chart(
     """Every shape of the chart for ``bands`` (stats.service.mmse_by_age_band)."""
     pitch = (WIDTH - LEFT - RIGHT) / max(len(bands), 1)
     widest = max((count for band in bands for count in band.by_mmse), default=0)
+    # Bars exist only for scores some patients have, so widest > 0 wherever it is used.
+    bar_width = LinearScale(0, max(widest, 1), 0, pitch - COLUMN_GAP)
     columns = []
     for index, band in enumerate(bands):
         x = LEFT + index * pitch
         centre = x + pitch / 2
-        room = pitch - COLUMN_GAP
         bars = []
         for mmse, patients in enumerate(band.by_mmse):
             if not patients:
                 continue
-            width = max(MIN_BAR_WIDTH, linear(patients, (0, widest), (0, room)))
+            width = max(MIN_BAR_WIDTH, bar_width(patients))
             bars.append(
                 Bar(
                     mmse=mmse,
