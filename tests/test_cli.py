@@ -6,19 +6,24 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import make_url
 
 from tests.processes import DEMO_PASSWORD, DOCMEMO, Server, base_env, fresh_database
 
 
 @pytest.fixture
 def cli_database_url(database_url: str) -> str:
-    """A database of this module's own on the tests' server, fresh for each test."""
-    return fresh_database(database_url, "docmemo_cli_test")
+    """A database of this module's own on the tests' server, fresh for each test, named
+    after the tests' database (docmemo_test: docmemo_cli_test), so that two runs on
+    differently named test databases do not share it."""
+    tests_database = make_url(database_url).database or "docmemo_test"
+    return fresh_database(database_url, tests_database.removesuffix("_test") + "_cli_test")
 
 
 def sample_account(output: str, specialty: str) -> str:
@@ -86,6 +91,42 @@ def test_seed_rebuild_and_migrate_commands(cli_database_url, tmp_path):
     with psycopg.connect(cli_database_url.replace("+psycopg", "")) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (250,)
     assert "nothing done" in run_docmemo("seed", env=env, cwd=tmp_path).stdout
+
+
+# `docmemo seed` run in-process by a fresh interpreter, which then lists what it imported.
+_SEED_AND_LIST_IMPORTS = """
+import sys
+from docmemo.cli import app
+app(["seed", "--rebuild", "--no-fit", "--users", "60", "--seed", "4"], standalone_mode=False)
+heavy = ("alembic", "numpy", "pandas", "scipy", "statsmodels", "fastapi", "uvicorn")
+print(sorted(name for name in heavy if name in sys.modules))
+"""
+
+
+def test_seeding_imports_alembic_only_to_migrate_and_never_the_fitting_libraries(
+    cli_database_url, tmp_path
+):
+    """The seed command's fixed cost (docs/BENCHMARKS.md): Alembic is imported only when
+    the schema is behind (at head, a query says so), the model-fitting stack only by
+    the fit's own process, and the web stack not at all."""
+
+    def seed_and_list_imports() -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", _SEED_AND_LIST_IMPORTS],
+            env={**base_env(DATABASE_URL=cli_database_url), "COLUMNS": "200"},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert "Generated 60 users" in result.stdout
+        return result.stdout.splitlines()[-1]
+
+    assert seed_and_list_imports() == "['alembic']"  # a new database: migrated first
+    assert seed_and_list_imports() == "[]"
+    with psycopg.connect(cli_database_url.replace("+psycopg", "")) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (60,)
 
 
 def test_serve_without_database_url_runs_the_embedded_server(tmp_path):

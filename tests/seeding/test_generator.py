@@ -26,7 +26,14 @@ from docmemo.seeding.generator import (
     random_user_ids,
     role_counts,
 )
-from docmemo.seeding.names import LAYERS, capacity, is_name_token, name_lists, unique_names
+from docmemo.seeding.names import (
+    LAYERS,
+    _clean,
+    capacity,
+    is_name_token,
+    name_lists,
+    unique_names,
+)
 from docmemo.users.names import name_key
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -230,6 +237,11 @@ def test_name_lists_are_clean_sorted_and_large() -> None:
         assert lowered == sorted(lowered)
     assert capacity() == LAYERS * len(firsts) * len(lasts)
     assert capacity() > 100_000_000
+
+
+def test_cleaning_keeps_the_first_spelling_of_each_key_and_sorts_by_key() -> None:
+    tokens = ["Strauß", "Anna", "STRAUSS", "anna", "Anna", "Zoé", "Strauss", "O'Brien", "x1"]
+    assert _clean(tokens) == ("Anna", "O'Brien", "Strauß", "Zoé")
 
 
 @pytest.mark.parametrize(

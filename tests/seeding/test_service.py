@@ -489,6 +489,6 @@ def test_a_failure_while_simulating_histories_leaves_the_registry_as_it_was(
         _progress_bar(False) as bar,
         clean_db.begin() as conn,
     ):
-        _load(conn, broken, "hash", bar)
+        _load(conn, lambda: broken, lambda: "hash", bar)
     assert _table_counts(clean_db) == _report_counts(seeded)
     assert _scalar(clean_db, "SELECT count(*) FROM assessments") == seeded.assessments

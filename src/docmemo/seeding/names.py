@@ -108,13 +108,23 @@ def is_name_token(token: str) -> bool:
 
 
 def _clean(tokens: Iterable[str]) -> tuple[str, ...]:
-    """Keep valid tokens, drop case-insensitive duplicates (first spelling wins), sort."""
+    """Keep valid tokens, drop case-insensitive duplicates (first spelling wins), sort
+    by key (each key is there once, so that is the order of ``(name_key(t), t)``).
+
+    Every command that seeds reads the lists, and ``name_key`` is most of that cost:
+    a token seen before (the locales share many names) is skipped before checking
+    it, and each remaining token's key is computed once.
+    """
+    seen: set[str] = set()
     kept: dict[str, str] = {}
     for token in tokens:
         token = unicodedata.normalize("NFC", token.strip())
+        if token in seen:
+            continue
+        seen.add(token)
         if is_name_token(token):
             kept.setdefault(name_key(token), token)
-    return tuple(sorted(kept.values(), key=lambda t: (name_key(t), t)))
+    return tuple(kept[key] for key in sorted(kept))
 
 
 @lru_cache(maxsize=1)
