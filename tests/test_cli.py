@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
+from docmemo.cli import _browsable
 from tests.processes import DEMO_PASSWORD, DOCMEMO, Server, base_env, fresh_database
 
 
@@ -43,6 +44,8 @@ def test_serve_seeds_once_serves_and_keeps_passwords_out_of_the_log(cli_database
         status = httpx.get(f"{server.url}/status").json()
         assert status["database"]["users"] == 400
         assert status["database"]["patients"] == 240
+        # Where to point a browser, on the port it listens on.
+        assert f"The web app: http://127.0.0.1:{server.port}/app" in server.output()
         neurologist = sample_account(server.output(), "neurologist")
         with httpx.Client(base_url=server.url) as http:
             login = http.get("/login", params={"name": neurologist, "password": DEMO_PASSWORD})
@@ -96,6 +99,7 @@ def test_seed_rebuild_and_migrate_commands(cli_database_url, tmp_path):
 # `docmemo seed` run in-process by a fresh interpreter, which then lists what it imported.
 _SEED_AND_LIST_IMPORTS = """
 import sys
+from docmemo.cli import _browsable
 from docmemo.cli import app
 app(["seed", "--rebuild", "--no-fit", "--users", "60", "--seed", "4"], standalone_mode=False)
 heavy = ("alembic", "numpy", "pandas", "scipy", "statsmodels", "fastapi", "uvicorn")
@@ -176,3 +180,10 @@ def test_production_refuses_a_placeholder_secret_key_in_one_line(tmp_path):
     result = run_docmemo("serve", env=env, cwd=tmp_path, expect_status=2)
     assert "Invalid configuration: DOCMEMO_SECRET_KEY must be set in production" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_server_on_every_address_is_browsed_as_localhost():
+    assert _browsable("0.0.0.0") == "localhost"  # noqa: S104 - a name, not a bind
+    assert _browsable("::") == "localhost"
+    assert _browsable("127.0.0.1") == "127.0.0.1"
+    assert _browsable("::1") == "[::1]"

@@ -390,6 +390,8 @@ def serve(
         # Worker processes read their settings from the environment.
         os.environ["DATABASE_URL"] = settings.database_url or ""
         get_settings.cache_clear()
+        base_url = f"http://{_browsable(host or settings.host)}:{port or settings.port}"
+        console.print(f"The web app: {base_url}/app · the API's documentation: {base_url}/docs")
         uvicorn.run(
             "docmemo.web.app:create_app",
             factory=True,
@@ -405,6 +407,14 @@ def serve(
             http="httptools",
             timeout_graceful_shutdown=10,
         )
+
+
+def _browsable(host: str) -> str:
+    """The host to put in a URL for a browser: a server listening on every address is
+    reached on this machine as localhost."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming it, not binding to it
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
 
 
 @app.command()
