@@ -48,6 +48,9 @@ class PgbenchResult:
 
 
 def _value_text(value: object) -> str:
+    # A batch statement's arrays of parameters, in PostgreSQL's array syntax.
+    if isinstance(value, list | tuple):
+        return "{" + ",".join(_array_element_text(element) for element in value) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, bytes | bytearray | memoryview):
@@ -55,6 +58,15 @@ def _value_text(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
+
+
+def _array_element_text(element: object) -> str:
+    if element is None:
+        return "NULL"
+    if isinstance(element, list | tuple):
+        return _value_text(element)
+    text = _value_text(element).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 def write_scripts(traces: list[Trace], folder: Path) -> tuple[list[Path], dict[str, str]]:

@@ -338,7 +338,8 @@ async def test_a_stopped_database_gets_quick_503s_and_the_api_recovers_by_itself
 
 def _blocked_on_the_lock(http: httpx.AsyncClient, stack: Stack, session_to_end: str) -> list:
     """Requests that touch the sessions or the patient counters: with both locked, each
-    waits on the lock, holding its pooled connection (a login after Argon2)."""
+    statement waits on the lock, holding its pooled connection (a login after Argon2;
+    the coalesced reads, one statement for several requests)."""
     doctor = _bearer(stack.tokens["neurologist"])
     login = {"name": stack.patient, "password": DEMO_PASSWORD}
     return [
@@ -389,14 +390,16 @@ async def test_connections_killed_in_use_get_503_and_no_acknowledged_creation_is
         session_to_end = await _log_in(http, stack.patient, DEMO_PASSWORD)
 
         holder = await psycopg.AsyncConnection.connect(stack.libpq_url)
-        await holder.execute("LOCK TABLE sessions, patient_counts IN ACCESS EXCLUSIVE MODE")
+        await holder.execute("LOCK TABLE sessions, patient_counts_by_mmse IN ACCESS EXCLUSIVE MODE")
         blocked = [
             asyncio.ensure_future(request)
             for request in _blocked_on_the_lock(http, stack, session_to_end)
         ]
         stop_creating = asyncio.Event()
         creators = [asyncio.ensure_future(_keep_creating(http, stop_creating)) for _ in range(3)]
-        await _wait_for_lock_waiters(holder, len(blocked))
+        # One statement each for the two counts (coalesced), the three look-ups of the
+        # neurologist's session (coalesced), each login and the logout.
+        await _wait_for_lock_waiters(holder, 5)
         await asyncio.sleep(0.3)  # creations acknowledged just before the crash
 
         crashed_at = time.monotonic()

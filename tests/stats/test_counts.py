@@ -1,6 +1,9 @@
-"""GET /count_over/{mmse} and /count_under/{mmse}: exact counts, checked against the rows."""
+"""GET /count_over/{mmse} and /count_under/{mmse}, and count_many, the batch behind them:
+exact counts, checked against the rows."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from docmemo.db.models import MAX_AGE, Role
+from docmemo.errors import InvalidInput
+from docmemo.stats import service
+from docmemo.stats.service import Comparison, CountQuery
 from docmemo.web.app import create_app
 from tests.helpers import make_user
 
@@ -115,3 +121,83 @@ def test_a_misspelt_bound_is_refused_rather_than_ignored(http):
     response = http.get("/count_over/20", params={"minage": 60})
     assert response.status_code == 422
     assert "min_age, max_age" in response.json()["detail"]
+
+
+@pytest.fixture
+async def patients(db, rows) -> list[tuple[int, int]]:
+    """(age, mmse) of every patient now: earlier tests of the module may add some."""
+    cursor = await db.execute("SELECT age, mmse FROM patients")
+    return [tuple(row) for row in await cursor.fetchall()]
+
+
+def _random_query(rng: random.Random) -> CountQuery:
+    # Thresholds and bounds beyond what the API lets through too: count_many clamps
+    # them rather than subscripting outside the arrays.
+    bounds = sorted(rng.randint(-5, MAX_AGE + 5) for _ in range(2))
+    return CountQuery(
+        rng.choice(list(Comparison)),
+        rng.randint(-2, 32),
+        rng.choice([None, bounds[0]]),
+        rng.choice([None, bounds[1]]),
+    )
+
+
+async def test_a_batch_answers_each_count_in_order_duplicates_included(db, patients):
+    rng = random.Random(2024)
+    for size in [1, 2, 7, 31, 100, 256]:
+        queries = [_random_query(rng) for _ in range(size)]
+        queries += rng.choices(queries, k=size // 2)  # the same count twice in one batch
+        rng.shuffle(queries)
+        answers = await service.count_many(db, queries)
+        assert answers == [
+            expected(patients, q.comparison == Comparison.OVER, q.mmse, q.min_age, q.max_age)
+            for q in queries
+        ]
+
+
+async def test_every_threshold_and_bound_edge_in_one_batch(db, patients):
+    queries = [
+        CountQuery(comparison, mmse, min_age, max_age)
+        for comparison in Comparison
+        for mmse in range(31)
+        for min_age, max_age in [(None, None), (0, 0), (MAX_AGE, MAX_AGE), (0, MAX_AGE), (30, 31)]
+    ]
+    answers = await service.count_many(db, queries)
+    assert answers == [
+        expected(patients, q.comparison == Comparison.OVER, q.mmse, q.min_age, q.max_age)
+        for q in queries
+    ]
+
+
+async def test_the_batch_agrees_with_count_over_the_patients(db, patients):
+    queries = [CountQuery(Comparison.OVER, 12, 40, 80), CountQuery(Comparison.UNDER, 25)]
+    cursor = await db.execute(
+        "SELECT (SELECT count(*) FROM patients WHERE mmse > 12 AND age BETWEEN 40 AND 80) AS over,"
+        " (SELECT count(*) FROM patients WHERE mmse < 25) AS under"
+    )
+    assert await service.count_many(db, queries) == list(await cursor.fetchone())
+
+
+async def test_an_empty_batch_has_no_answers(db):
+    assert await service.count_many(db, []) == []
+
+
+async def test_count_patients_is_a_batch_of_one_and_checks_its_bounds(db, patients):
+    assert await service.count_patients(db, Comparison.UNDER, 20, 30, 70) == expected(
+        patients, False, 20, 30, 70
+    )
+    with pytest.raises(InvalidInput):
+        await service.count_patients(db, Comparison.OVER, 20, 70, 30)
+
+
+def test_a_query_is_checked_before_it_can_join_a_batch():
+    query = service.count_query(Comparison.OVER, 20, 30, 30)
+    assert query == CountQuery(Comparison.OVER, 20, 30, 30)
+    with pytest.raises(InvalidInput, match="min_age"):
+        service.count_query(Comparison.UNDER, 20, 31, 30)
+
+
+def test_equal_queries_are_one_key():
+    assert CountQuery(Comparison.OVER, 3, None, 60) == CountQuery(Comparison.OVER, 3, None, 60)
+    assert len({CountQuery(Comparison.OVER, 3), CountQuery(Comparison.OVER, 3, None, None)}) == 1
+    assert CountQuery(Comparison.OVER, 3) != CountQuery(Comparison.UNDER, 3)

@@ -9,7 +9,12 @@ import pytest
 
 from docmemo.db.models import MAX_AGE, Role
 from docmemo.stats import service
-from docmemo.stats.service import AGE_BAND_STARTS, DISTRIBUTION_SQL, AgeBand
+from docmemo.stats.service import (
+    AGE_BAND_STARTS,
+    DISTRIBUTION_SQL,
+    AgeBand,
+    distribution_parameters,
+)
 from tests.helpers import make_user
 from tests.stats.test_counters import REGISTRY_TABLES, _relations_read
 
@@ -133,6 +138,6 @@ def test_labels_say_the_ages_in_words() -> None:
 
 
 def test_the_query_reads_the_counters_not_the_patients(sync_engine) -> None:
-    read = _relations_read(sync_engine, DISTRIBUTION_SQL, {"starts": list(AGE_BAND_STARTS)})
-    assert read & {"patient_counts", "pk_patient_counts"}
+    read = _relations_read(sync_engine, DISTRIBUTION_SQL, distribution_parameters(AGE_BAND_STARTS))
+    assert read & {"patient_counts_by_mmse", "pk_patient_counts_by_mmse"}
     assert not read & REGISTRY_TABLES

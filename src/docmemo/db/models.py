@@ -31,7 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -207,15 +207,25 @@ class ProgressionModel(Base):
     n_assessments: Mapped[int] = mapped_column(Integer)
 
 
-class PatientCount(Base):
-    """Patients per (MMSE, age), kept exact by triggers on ``patients`` (migration 0003):
-    at most 31 × 131 rows, so counts cost the same at any registry size."""
+class PatientCountByMmse(Base):
+    """Patients with each MMSE score, cumulative over age (migration 0008), kept exact
+    by triggers on ``patients``: ``up_to_age[a + 2]`` patients with this score are aged
+    ``a`` or less, ``up_to_age[1]`` is 0. Aged ``lo`` to ``hi``: ``up_to_age[hi + 2] -
+    up_to_age[lo + 1]``, so a count reads at most 31 rows at any registry size."""
 
-    __tablename__ = "patient_counts"
+    __tablename__ = "patient_counts_by_mmse"
 
-    mmse: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    age: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    patients: Mapped[int] = mapped_column(BigInteger)
+    mmse: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    up_to_age: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+
+    __table_args__ = (
+        CheckConstraint("mmse BETWEEN 0 AND 30", name="mmse_range"),
+        CheckConstraint(
+            f"array_ndims(up_to_age) = 1 AND array_lower(up_to_age, 1) = 1 "
+            f"AND array_upper(up_to_age, 1) = {MAX_AGE + 2} AND up_to_age[1] = 0",
+            name="one_entry_per_age",
+        ),
+    )
 
 
 class RoleCount(Base):
