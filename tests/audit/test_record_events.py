@@ -3,13 +3,15 @@ the same transaction as the answer (issue 5, item 4)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
+import pytest
 from sqlalchemy import text
 
 from docmemo.audit.service import AUDIT_FAILED
 from docmemo.auth.schemas import Identity
-from docmemo.errors import NotFound
+from docmemo.errors import DatabaseUnavailable, NotFound
 from docmemo.users import service
 from tests.audit.conftest import (
     REMOTE_ADDRESS,
@@ -93,6 +95,107 @@ async def test_the_audited_rule_is_can_read_for_every_pair_of_users(db, family, 
             for viewer in family.values()
             if service.can_read(identity_of(viewer), family[patient])
         }
+
+
+def _address_of(viewer_number: int) -> str:
+    return f"198.51.100.{viewer_number + 1}"
+
+
+async def test_one_batch_of_every_pair_agrees_with_can_read_and_the_single_reads(
+    db, family, sync_engine
+):
+    """read_records, the batch that read_record wraps: every pair of users in ONE
+    statement, each viewer from an address of its own. Each answer is can_read's, and
+    each read of a patient files its own row, by its viewer, from its address, with its
+    outcome: the rows the same reads one at a time file, in the same order."""
+    pairs = [
+        (number, viewer, record)
+        for number, viewer in enumerate(family.values())
+        for record in family.values()
+    ]
+    patients = [family[who] for who in ("patient", "other_patient", "lonely_patient")]
+    for _, viewer, record in pairs:
+        with contextlib.suppress(NotFound):
+            await service.read_record(db, identity_of(viewer), record.name, REMOTE_ADDRESS)
+    one_at_a_time = {
+        patient.user_id: audit_rows(sync_engine, patient.user_id) for patient in patients
+    }
+
+    reads = [
+        service.record_read(identity_of(viewer), record.name, _address_of(number))
+        for number, viewer, record in pairs
+    ]
+    answers = await service.read_records(db, reads)
+
+    assert [answer is not None for answer in answers] == [
+        service.can_read(identity_of(viewer), record) for _, viewer, record in pairs
+    ]
+    assert [answer for answer in answers if answer is not None] == [
+        record for _, viewer, record in pairs if service.can_read(identity_of(viewer), record)
+    ]
+    for patient in patients:
+        batched = audit_rows(sync_engine, patient.user_id)[len(one_at_a_time[patient.user_id]) :]
+        assert batched == [
+            audit_row(
+                viewer.user_id,
+                patient.user_id,
+                "read_record",
+                outcome="allowed" if service.can_read(identity_of(viewer), patient) else "denied",
+                address=_address_of(number),
+            )
+            for number, viewer, record in pairs
+            if record is patient
+        ]
+        assert [row | {"address": None} for row in batched] == [
+            row | {"address": None} for row in one_at_a_time[patient.user_id]
+        ]
+
+
+async def test_identical_reads_in_one_batch_file_one_row_each(db, family, sync_engine):
+    """Two requests that read the same record are two disclosures, each with its row,
+    whether or not they were answered by one statement."""
+    doctor, carer, patient = family["neurologist"], family["other_carer"], family["patient"]
+    read = service.record_read(identity_of(doctor), patient.name, REMOTE_ADDRESS)
+    refused = service.record_read(identity_of(carer), patient.name, REMOTE_ADDRESS)
+    answers = await service.read_records(db, [read, refused, read, refused, read])
+    assert answers == [patient, None, patient, None, patient]
+    allowed = audit_row(doctor.user_id, patient.user_id, "read_record")
+    denied = audit_row(carer.user_id, patient.user_id, "read_record", outcome="denied")
+    assert audit_rows(sync_engine, patient.user_id) == [allowed, denied, allowed, denied, allowed]
+
+
+async def test_reads_of_names_nobody_has_and_of_non_patients_file_nothing(db, family, sync_engine):
+    doctor = identity_of(family["general"])
+    reads = [
+        service.record_read(doctor, unique_name("Nobody"), REMOTE_ADDRESS),
+        service.record_read(doctor, family["carer"].name, REMOTE_ADDRESS),
+        service.record_read(doctor, family["psychologist"].name, REMOTE_ADDRESS),
+    ]
+    assert await service.read_records(db, reads) == [None, family["carer"], family["psychologist"]]
+    for who in ("carer", "psychologist"):
+        assert audit_rows(sync_engine, family[who].user_id) == []
+
+
+async def test_a_batch_with_an_audit_row_that_fails_answers_nothing_and_files_nothing(
+    db, family, sync_engine
+):
+    """The batch is one transaction: one read's row that cannot be written refuses the
+    whole batch (the same 503 for each of its requests), other patients' rows included."""
+    doctor, patient, other = family["neurologist"], family["patient"], family["other_patient"]
+    reads = [
+        service.record_read(identity_of(doctor), name, REMOTE_ADDRESS)
+        for name in (other.name, family["carer"].name, patient.name)
+    ]
+    with (
+        failing_audit_inserts(sync_engine, f"NEW.subject_id = '{patient.user_id}'"),
+        pytest.raises(DatabaseUnavailable) as refused,
+    ):
+        await service.read_records(db, reads)
+    assert refused.value.detail == AUDIT_FAILED
+    assert audit_rows(sync_engine, patient.user_id) == []
+    assert audit_rows(sync_engine, other.user_id) == []
+    # The same batch once the trail can be written again.
+    assert await service.read_records(db, reads) == [other, family["carer"], patient]
 
 
 async def test_a_read_whose_audit_row_fails_shows_nothing(remote_client, family, sync_engine):

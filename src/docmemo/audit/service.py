@@ -2,10 +2,10 @@
 
 Every audited answer and its audit row are one transaction: a service calls
 ``record_event`` on the connection of its own transaction (or, on a hot path,
-inserts the row from a data-modifying CTE of the statement that reads, as
-``users.service.read_record`` does). If the row cannot be written, the
-transaction fails and the caller gets 503 instead of the data: nothing is shown or
-changed that the trail does not record.
+inserts the rows from a data-modifying CTE of the statement that reads, as
+``users.service.read_records`` does for a whole batch of reads). If a row cannot be
+written, the transaction fails and the caller gets 503 instead of the data: nothing
+is shown or changed that the trail does not record.
 
 Rows hold ids, an action, an outcome and an address, never a health value.
 """

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from docmemo.auth import service
 from docmemo.auth.schemas import Identity
 from docmemo.config import Settings
-from docmemo.db.dependencies import DbConnection, DbPool
 from docmemo.errors import Forbidden, NotAuthenticated
+from docmemo.web.reads import Reads
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -32,38 +31,16 @@ async def session_token(request: Request, settings: AppSettings) -> str | None:
 SessionToken = Annotated[str | None, Depends(session_token)]
 
 
-async def optional_identity(
-    db: DbConnection, settings: AppSettings, token: SessionToken
-) -> Identity | None:
+async def optional_identity(reads: Reads, token: SessionToken) -> Identity | None:
+    """Who holds the request's session token, if anyone. The look-up is coalesced with
+    those of concurrent requests (``web.reads``) and holds none of the request's
+    connections: a route that then hashes a password keeps no connection waiting."""
     if token is None:
         return None
-    return await service.identity_for_token(db, token, settings)
+    return await reads.identities(token)
 
 
 MaybeUser = Annotated[Identity | None, Depends(optional_identity)]
-
-
-async def optional_identity_released(
-    pool: DbPool, settings: AppSettings, token: SessionToken
-) -> Identity | None:
-    """The same, on a connection given back at once: for routes that then hash a
-    password, which must not hold a pooled connection for 40 ms."""
-    if token is None:
-        return None
-    async with pool.connection() as db:
-        return await service.identity_for_token(db, token, settings)
-
-
-MaybeUserReleased = Annotated[Identity | None, Depends(optional_identity_released)]
-
-
-async def required_identity_released(identity: MaybeUserReleased) -> Identity:
-    if identity is None:
-        raise NotAuthenticated()
-    return identity
-
-
-LoggedInUserReleased = Annotated[Identity, Depends(required_identity_released)]
 
 
 async def client_address(request: Request) -> str | None:

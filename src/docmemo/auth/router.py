@@ -12,7 +12,7 @@ from docmemo.auth.cookies import clear_session_cookie, set_session_cookie
 from docmemo.auth.dependencies import (
     AppSettings,
     ClientAddress,
-    LoggedInUserReleased,
+    LoggedInUser,
     SessionToken,
 )
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
@@ -119,7 +119,7 @@ async def change_password(
     response: Response,
     pool: DbPool,
     settings: AppSettings,
-    identity: LoggedInUserReleased,
+    identity: LoggedInUser,
     token: SessionToken,
     address: ClientAddress,
     old_password: FormPassword,

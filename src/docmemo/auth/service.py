@@ -4,13 +4,18 @@ Sessions: the cookie holds a random 256-bit token; the database stores only its
 HMAC-SHA256 under the server secret, so a leaked sessions table opens nothing. A
 session ends ``session_lifetime_s`` after its login (absolute expiry) or
 ``session_idle_s`` after its last use (idle expiry), both checked by the database
-in the statement that finds the session. That statement also records the use, but
-only when the recorded one is older than ``SESSION_TOUCH_INTERVAL_S``: most reads
-write nothing, and an idle session ends between ``idle - 60 s`` and ``idle`` after
-its last request. A login that presents a session ends it (rotation). A password
-change ends every session of the user; a session is only ever created while the
-password hash that was verified is still the user's (read under a share lock), so a
-login racing a password change is either refused or ended with the others.
+in the statement that finds the session (one statement finds the sessions of many
+requests: identities_for_tokens). That statement also records the use, but only
+when the recorded one is older than ``SESSION_TOUCH_INTERVAL_S``: most reads write
+nothing, and an idle session ends between ``idle - 60 s`` and ``idle`` after its
+last request. Recording a use never waits for a lock: a session row locked at that
+moment is skipped, its locker being another request recording a use (it writes the
+same time) or a logout or password change ending the session.
+
+A login that presents a session ends it (rotation). A password change ends every
+session of the user; a session is only ever created while the password hash that
+was verified is still the user's (read under a share lock), so a login racing a
+password change is either refused or ended with the others.
 
 Throttling, in PostgreSQL so that every API process shares it, two limits:
 
@@ -39,6 +44,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from psycopg import AsyncConnection
@@ -104,24 +110,43 @@ _FIND_LOGIN = """
     WHERE name_key(u.name) = name_key(%(name)s)
 """
 
-# One round trip per authenticated request: the session if it is neither expired
-# nor idle, and, only when its recorded last use is a minute old or more, the
-# refresh of that last use (data-modifying CTEs run whether or not they are read).
-_SESSION_IDENTITY = """
-    WITH live AS (
+# One statement for the sessions of many requests (auth.service.identities_for_tokens,
+# fed by the coalescer): each asked digest with its position in the batch, so that
+# duplicates and misses keep their place; each live session once (found through the
+# primary key, ``= ANY``, however many tokens are asked), neither expired nor idle;
+# and the refresh of the last use of those whose recorded one is a minute old or
+# more (data-modifying CTEs run whether or not they are read). The refresh locks its
+# rows with SKIP LOCKED and checks their age again on the version it locked: a batch
+# updates several rows in no set order, and two batches (two API processes) waiting
+# on each other's rows would deadlock, so a read never waits for a session's lock. A
+# row skipped is being written at this moment by another refresh (which records the
+# same use) or by the logout or password change that ends the session.
+_SESSION_IDENTITIES = """
+    WITH asked AS (
+        SELECT token_hash, position
+        FROM unnest(%(token_hashes)s::bytea[]) WITH ORDINALITY AS asked(token_hash, position)
+    ), live AS (
         SELECT s.token_hash, s.user_id, s.last_seen_at
         FROM sessions s
-        WHERE s.token_hash = %(token_hash)s
+        WHERE s.token_hash = ANY(%(token_hashes)s::bytea[])
           AND s.expires_at > now()
           AND s.last_seen_at > now() - make_interval(secs => %(idle_s)s)
+    ), stale AS (
+        SELECT s.token_hash
+        FROM sessions s
+        WHERE s.token_hash IN (
+                SELECT token_hash FROM live
+                WHERE last_seen_at <= now() - make_interval(secs => %(touch_s)s))
+          AND s.last_seen_at <= now() - make_interval(secs => %(touch_s)s)
+        FOR UPDATE OF s SKIP LOCKED
     ), touched AS (
         UPDATE sessions s SET last_seen_at = now()
-        FROM live
-        WHERE s.token_hash = live.token_hash
-          AND live.last_seen_at <= now() - make_interval(secs => %(touch_s)s)
+        FROM stale
+        WHERE s.token_hash = stale.token_hash
     )
-    SELECT u.user_id, u.name, u.status, h.specialty
-    FROM live
+    SELECT asked.position, u.user_id, u.name, u.status, h.specialty
+    FROM asked
+    JOIN live ON live.token_hash = asked.token_hash
     JOIN users u ON u.user_id = live.user_id
     LEFT JOIN healthpros h ON h.user_id = u.user_id
 """
@@ -345,20 +370,41 @@ async def identity_for_token(
 ) -> Identity | None:
     """Who holds this session token, or None (unknown, expired, idle for too long, or
     not a token at all). Records the use, at most once a minute."""
-    if len(token) > MAX_TOKEN_LENGTH:
-        return None  # no token of ours is this long: not worth hashing or a query
+    (identity,) = await identities_for_tokens(db, [token], settings)
+    return identity
+
+
+async def identities_for_tokens(
+    db: AsyncConnection, tokens: Sequence[str], settings: Settings
+) -> list[Identity | None]:
+    """identity_for_token for many tokens in ONE statement: the identity behind each
+    token, in the order of ``tokens`` (None where identity_for_token would answer
+    None). Duplicates get the same answer and touch their session once. No token can
+    fail the statement: one longer than any of ours answers None without being sent,
+    and the others are sent as their digests, 32 bytes whatever the token."""
+    identities: list[Identity | None] = [None] * len(tokens)
+    # Digests of the tokens worth a look-up, and where each one's answer goes.
+    token_hashes: list[bytes] = []
+    positions: list[int] = []
+    for position, token in enumerate(tokens):
+        if len(token) <= MAX_TOKEN_LENGTH:
+            token_hashes.append(token_digest(token, settings.secret_key))
+            positions.append(position)
+    if not token_hashes:
+        return identities
     cursor = await db.execute(
-        _SESSION_IDENTITY,
+        _SESSION_IDENTITIES,
         {
-            "token_hash": token_digest(token, settings.secret_key),
+            "token_hashes": token_hashes,
             "idle_s": settings.session_idle_s,
             "touch_s": SESSION_TOUCH_INTERVAL_S,
         },
     )
-    row = await cursor.fetchone()
-    if row is None:
-        return None
-    return Identity(user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty)
+    for row in await cursor.fetchall():
+        identities[positions[row.position - 1]] = Identity(
+            user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty
+        )
+    return identities
 
 
 async def end_session(db: AsyncConnection, token: str, settings: Settings) -> bool:

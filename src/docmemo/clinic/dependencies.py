@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from docmemo.auth.dependencies import MaybeUserReleased
+from docmemo.auth.dependencies import MaybeUser
 from docmemo.auth.schemas import Identity
 from docmemo.errors import Forbidden, NotAuthenticated
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def page_viewer(request: Request, viewer: MaybeUserReleased) -> Identity | None:
+async def page_viewer(request: Request, viewer: MaybeUser) -> Identity | None:
     """The signed-in person (the API's own session cookie), kept for the page's header
     and its error page. The connection is given back at once: a page may then hash a
     password (sign-in, a new account)."""

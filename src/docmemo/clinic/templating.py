@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.staticfiles import StaticFiles
 
-from docmemo.auth import service as auth_service
 from docmemo.auth.schemas import Identity
 from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS
 
@@ -89,8 +88,7 @@ async def _viewer_for_error_page(request: Request) -> Identity | None:
     if not token:
         return None
     try:
-        async with request.app.state.pool.connection() as db:
-            return await auth_service.identity_for_token(db, token, settings)
+        return await request.app.state.reads.identities(token)
     except DATABASE_UNAVAILABLE_ERRORS:
         return None
 

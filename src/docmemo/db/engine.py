@@ -92,13 +92,17 @@ async def _still_open(connection: AsyncConnection) -> bool:
     return True
 
 
-def make_pool(settings: Settings) -> RegistryPool:
-    """The API's connection pool, opened by the app's lifespan. Connections are in
-    autocommit: a read is one statement, and writes open ``db.transaction()``."""
+def make_pool(
+    settings: Settings, *, size: int | None = None, name: str = "docmemo"
+) -> RegistryPool:
+    """The API's connection pool (``DOCMEMO_DB_POOL_SIZE`` connections unless ``size``
+    says otherwise), opened by the app's lifespan. Connections are in autocommit: a
+    read is one statement, and writes open ``db.transaction()``."""
+    size = settings.db_pool_size if size is None else size
     return RegistryPool(
         conninfo(settings),
-        min_size=settings.db_pool_size,
-        max_size=settings.db_pool_size,
+        min_size=size,
+        max_size=size,
         # How long a request waits for a connection: past it, 503.
         timeout=settings.db_pool_timeout_s,
         # A lost connection is tried again once, this long after, then its slot is
@@ -114,7 +118,7 @@ def make_pool(settings: Settings) -> RegistryPool:
             "connect_timeout": max(1, round(settings.db_connect_timeout_s)),
         },
         open=False,
-        name="docmemo",
+        name=name,
     )
 
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from docmemo.db.dependencies import DbConnection
 from docmemo.db.models import MAX_AGE
 from docmemo.stats import service
 from docmemo.stats.schemas import CountOut
 from docmemo.web.dependencies import only_query_parameters
+from docmemo.web.reads import Reads
 from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["statistics"])
@@ -26,12 +26,11 @@ _RESPONSES = error_responses(e422="mmse outside 0–30, a negative age, or min_a
     "/count_over/{mmse}", response_model=CountOut, responses=_RESPONSES, dependencies=[_BOUNDS_ONLY]
 )
 async def count_over(
-    db: DbConnection, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
+    reads: Reads, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
 ) -> CountOut:
     """Patients with an MMSE strictly over `mmse`, aged between the bounds inclusive."""
-    return CountOut(
-        count=await service.count_patients(db, service.Comparison.OVER, mmse, min_age, max_age)
-    )
+    query = service.count_query(service.Comparison.OVER, mmse, min_age, max_age)
+    return CountOut(count=await reads.patient_counts(query))
 
 
 @router.get(
@@ -41,9 +40,8 @@ async def count_over(
     dependencies=[_BOUNDS_ONLY],
 )
 async def count_under(
-    db: DbConnection, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
+    reads: Reads, mmse: Mmse, min_age: MinAge = None, max_age: MaxAge = None
 ) -> CountOut:
     """Patients with an MMSE strictly under `mmse`, aged between the bounds inclusive."""
-    return CountOut(
-        count=await service.count_patients(db, service.Comparison.UNDER, mmse, min_age, max_age)
-    )
+    query = service.count_query(service.Comparison.UNDER, mmse, min_age, max_age)
+    return CountOut(count=await reads.patient_counts(query))

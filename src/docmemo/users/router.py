@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from docmemo.auth.dependencies import ClientAddress, LoggedInUser, MaybeUserReleased
+from docmemo.auth.dependencies import ClientAddress, LoggedInUser, MaybeUser
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
-from docmemo.db.dependencies import DbConnection, DbPool
+from docmemo.db.dependencies import DbPool
 from docmemo.db.models import MAX_AGE, Role, Specialty
 from docmemo.users import service
 from docmemo.users.schemas import CaregiverOut, HealthProOut, NewUser, PatientOut, UserOut
 from docmemo.web.dependencies import only_query_parameters
+from docmemo.web.reads import Reads
 from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["users"])
@@ -49,7 +50,7 @@ def to_out(record: service.UserRecord) -> PatientOut | CaregiverOut | HealthProO
 )
 async def create_user(
     pool: DbPool,
-    actor: MaybeUserReleased,
+    actor: MaybeUser,
     address: ClientAddress,
     name: NamePath,
     status: Annotated[Role, Query(description="caregiver, healthpro or patient")],
@@ -85,8 +86,9 @@ async def create_user(
     ),
 )
 async def get_user_by_name(
-    db: DbConnection, viewer: LoggedInUser, address: ClientAddress, name: NamePath
+    reads: Reads, viewer: LoggedInUser, address: ClientAddress, name: NamePath
 ) -> PatientOut | CaregiverOut | HealthProOut:
     """A user's record. Health professionals may read anyone; caregivers themselves and
     their patients; patients themselves."""
-    return to_out(await service.read_record(db, viewer, name, address))
+    record = await reads.records(service.record_read(viewer, name, address))
+    return to_out(service.shown_or_not_found(record))

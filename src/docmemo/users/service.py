@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -101,28 +102,121 @@ async def find_record(db: AsyncConnection, name: str) -> UserRecord | None:
     return UserRecord(**{**row._asdict(), "status": Role(row.status)})
 
 
-# find_record and the audit row of a patient's record in one statement, hence one
-# (autocommit) transaction and no extra round trip: the record is answered only if
-# its audit row is written. ``allowed`` is can_read in SQL, so that the row says
-# whether the record was shown (tests/audit compares the two on every pair of roles).
-_READ_RECORD_AUDITED = """
-    WITH record AS (
-        SELECT u.user_id, u.name, u.status, p.age, p.mmse, p.caregiver_id, h.specialty,
-               (%(sees_everyone)s OR u.user_id = %(viewer_id)s
-                OR (%(viewer_is_caregiver)s AND p.caregiver_id = %(viewer_id)s))
+# find_record and the audit rows of patients' records for many reads, in ONE
+# statement, hence one (autocommit) transaction and no extra round trip: no record is
+# answered unless every audit row of the batch is written. Each asked read keeps its
+# position (``asked``); its record is looked up in the LATERAL subquery, whose LIMIT
+# (the name key is unique: it changes nothing) keeps PostgreSQL from turning the
+# look-ups into a join over all users (a name_key(), an NFKC normalization, for each):
+# one probe of a B-tree on name_key(name) per read (uq_users_name_key or
+# ix_users_name_key_prefix, the same keys), whatever the batch's size. ``allowed``
+# is can_read in SQL, so that the row says whether the record was shown (tests/audit
+# compares the two on every pair of roles). One audit row per asked read of a
+# patient, duplicates included, in the batch's order (RecordRead says why).
+_READ_RECORDS_AUDITED = """
+    WITH asked AS (
+        SELECT *
+        FROM unnest(%(viewer_ids)s::text[], %(sees_everyone)s::boolean[],
+                    %(viewer_is_caregiver)s::boolean[], %(names)s::text[],
+                    %(addresses)s::inet[])
+             WITH ORDINALITY
+             AS asked(viewer_id, sees_everyone, viewer_is_caregiver, name, address, position)
+    ), record AS (
+        SELECT a.position, a.viewer_id, a.address,
+               r.user_id, r.name, r.status, p.age, p.mmse, p.caregiver_id, h.specialty,
+               (a.sees_everyone OR r.user_id = a.viewer_id
+                OR (a.viewer_is_caregiver AND p.caregiver_id = a.viewer_id))
                IS TRUE AS allowed
-        FROM users u
-        LEFT JOIN patients p ON p.user_id = u.user_id
-        LEFT JOIN healthpros h ON h.user_id = u.user_id
-        WHERE name_key(u.name) = name_key(%(name)s)
+        FROM asked a
+        CROSS JOIN LATERAL (
+            SELECT u.user_id, u.name, u.status FROM users u
+            WHERE name_key(u.name) = name_key(a.name)
+            LIMIT 1
+        ) r
+        LEFT JOIN patients p ON p.user_id = r.user_id
+        LEFT JOIN healthpros h ON h.user_id = r.user_id
     ), audited AS (
         INSERT INTO audit_events (actor_id, subject_id, action, outcome, address)
-        SELECT %(viewer_id)s, user_id, 'read_record',
-               CASE WHEN allowed THEN 'allowed' ELSE 'denied' END, %(address)s::inet
+        SELECT viewer_id, user_id, 'read_record',
+               CASE WHEN allowed THEN 'allowed' ELSE 'denied' END, address
         FROM record WHERE status = 'patient'
+        ORDER BY position
     )
-    SELECT * FROM record
+    SELECT position, user_id, name, status, age, mmse, caregiver_id, specialty, allowed
+    FROM record
 """
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRead:
+    """One request's read of a record, checked and ready for read_records (hashable,
+    so that a coalescer can find identical ones).
+
+    Audit: read_records writes one audit row per item, duplicates included. Two
+    identical reads (same viewer, name and address) are two requests, each of which
+    showed the record: the trail counts disclosures, and a count that shrank when
+    requests happened to arrive together would depend on load, not on what was read.
+    So a caller that answers several requests with one statement passes one item
+    per request, identical or not (deduplicating would save one index probe per
+    duplicate, while its audit row is owed anyway)."""
+
+    viewer_id: str
+    sees_everyone: bool
+    viewer_is_caregiver: bool
+    name: str  # clean_name()'d
+    address: str | None  # normalize_address()'d
+
+
+def record_read(viewer: Identity, raw_name: str, address: str | None = None) -> RecordRead:
+    """The read of the record of ``raw_name`` by ``viewer`` from ``address``, or
+    InvalidInput (422) for a name nobody can have: every check of one request's input
+    is made here, before it joins a batch that it would otherwise fail for all."""
+    return RecordRead(
+        viewer_id=viewer.user_id,
+        sees_everyone=viewer.is_healthpro,
+        viewer_is_caregiver=viewer.status is Role.CAREGIVER,
+        name=clean_name(raw_name),
+        address=normalize_address(address),
+    )
+
+
+def read_records_statement(reads: Sequence[RecordRead]) -> tuple[str, dict[str, object]]:
+    """The SQL of read_records and its parameters, one array per field of RecordRead
+    (apart so that the tests can ask PostgreSQL for its plan)."""
+    return _READ_RECORDS_AUDITED, {
+        "viewer_ids": [read.viewer_id for read in reads],
+        "sees_everyone": [read.sees_everyone for read in reads],
+        "viewer_is_caregiver": [read.viewer_is_caregiver for read in reads],
+        "names": [read.name for read in reads],
+        "addresses": [read.address for read in reads],
+    }
+
+
+async def read_records(db: AsyncConnection, reads: Sequence[RecordRead]) -> list[UserRecord | None]:
+    """read_record for many reads in ONE statement: for each read, in order, the
+    record, or None when no one has the name or the viewer may not read it (can_read;
+    the two are answered alike). Every read of a patient's record is audited
+    (read_record, allowed or denied, by its viewer from its address), one row per
+    item; if the audit rows cannot be written, DatabaseUnavailable and nothing is
+    answered."""
+    records: list[UserRecord | None] = [None] * len(reads)
+    if not reads:
+        return records
+    sql, params = read_records_statement(reads)
+    async with audit_or_refuse():
+        rows = await (await db.execute(sql, params)).fetchall()
+    for row in rows:
+        if row.allowed:
+            records[row.position - 1] = UserRecord(
+                user_id=row.user_id,
+                name=row.name,
+                status=Role(row.status),
+                age=row.age,
+                mmse=row.mmse,
+                caregiver_id=row.caregiver_id,
+                specialty=row.specialty,
+            )
+    return records
 
 
 async def read_record(
@@ -132,26 +226,16 @@ async def read_record(
     answer as for a name nobody has, so that nothing can be learnt from it. Looking
     up a patient's record is audited (read_record, allowed or denied, from
     ``address``); if the audit row cannot be written, DatabaseUnavailable."""
-    params = {
-        "name": clean_name(raw_name),
-        "viewer_id": viewer.user_id,
-        "sees_everyone": viewer.is_healthpro,
-        "viewer_is_caregiver": viewer.status is Role.CAREGIVER,
-        "address": normalize_address(address),
-    }
-    async with audit_or_refuse():
-        row = await (await db.execute(_READ_RECORD_AUDITED, params)).fetchone()
-    if row is None or not row.allowed:
+    (record,) = await read_records(db, [record_read(viewer, raw_name, address)])
+    return shown_or_not_found(record)
+
+
+def shown_or_not_found(record: UserRecord | None) -> UserRecord:
+    """read_records' answer to one read as read_record gives it: the record, or NotFound
+    (the same for a name nobody has and a record the viewer may not read)."""
+    if record is None:
         raise NotFound("No such user, or none you may see")
-    return UserRecord(
-        user_id=row.user_id,
-        name=row.name,
-        status=Role(row.status),
-        age=row.age,
-        mmse=row.mmse,
-        caregiver_id=row.caregiver_id,
-        specialty=row.specialty,
-    )
+    return record
 
 
 async def create_user(

@@ -27,6 +27,7 @@ from docmemo.stats.router import router as stats_router
 from docmemo.users.router import router as users_router
 from docmemo.web.errors import ErrorPages, install_error_handlers
 from docmemo.web.headers import SecurityHeaders
+from docmemo.web.reads import COALESCED_READ_CONNECTIONS, CoalescedReads
 from docmemo.web.router import SERVICE_NAME
 from docmemo.web.router import router as service_router
 from docmemo.web.schemas import error_responses
@@ -75,12 +76,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = make_pool(settings)
+        coalesced_pool = make_pool(
+            settings, size=COALESCED_READ_CONNECTIONS, name="docmemo-coalesced"
+        )
         # Not waiting: the API starts (and answers 503) while the database is down.
         await pool.open(wait=False)
+        await coalesced_pool.open(wait=False)
         app.state.pool = pool
+        app.state.reads = CoalescedReads.using(coalesced_pool, settings)
         try:
             yield
         finally:
+            await app.state.reads.aclose()
+            await coalesced_pool.close()
             await pool.close()
 
     app = DocmemoApp(
@@ -105,13 +113,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.schema_head = head_revision()
     app.state.known_revisions = known_revisions()
     install_error_handlers(app, ErrorPages(WEB_APP_PREFIX, error_page))
+    # Routes are matched in order: the busiest (the dashboards' counts, /status, the
+    # look-ups by name) first. No two routers' paths overlap.
     for router in (
+        stats_router,
         service_router,
-        auth_router,
         users_router,
+        auth_router,
         assessments_router,
         audit_router,
-        stats_router,
         prediction_router,
         clinic_router,
     ):

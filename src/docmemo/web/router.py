@@ -7,14 +7,13 @@ import logging
 from fastapi import APIRouter, Request
 
 from docmemo import __version__
-from docmemo.auth import service as auth_service
-from docmemo.auth.dependencies import AppSettings, SessionToken
+from docmemo.auth.dependencies import SessionToken
 from docmemo.auth.schemas import AuthStatus
 from docmemo.db.dependencies import DbPool
 from docmemo.db.engine import DATABASE_UNAVAILABLE_ERRORS
-from docmemo.stats import service as stats_service
 from docmemo.web import service
 from docmemo.web.paths import LIVENESS_PATH, READINESS_PATH
+from docmemo.web.reads import Reads
 from docmemo.web.schemas import (
     DatabaseStatus,
     EndpointLink,
@@ -42,12 +41,11 @@ async def service_info(request: Request) -> ServiceInfo:
 
 
 @router.get("/status", response_model=StatusOut)
-async def status(pool: DbPool, settings: AppSettings, token: SessionToken) -> StatusOut:
+async def status(reads: Reads, token: SessionToken) -> StatusOut:
     """Whether the database answers and what it holds; who is logged in."""
     try:
-        async with pool.connection() as db:
-            counts = await stats_service.registry_counts(db)
-            identity = await auth_service.identity_for_token(db, token, settings) if token else None
+        counts = await reads.registry_counts(None)
+        identity = await reads.identities(token) if token else None
     except DATABASE_UNAVAILABLE_ERRORS as error:
         log.warning("status: database unavailable (%s)", type(error).__name__)
         return StatusOut(
