@@ -93,26 +93,42 @@ class Coalescer(Generic[Key, Result]):
     async def _run(self) -> None:
         try:
             while self._waiting:
-                entry_keys = list(islice(self._waiting, self._max_batch))
-                batch = [self._waiting.pop(entry_key) for entry_key in entry_keys]
-                error = await self._answer(batch)
-                if error is not None:
-                    # The database is away (or the statement broken): the requests that
-                    # waited meanwhile get the same answer now, rather than each batch
-                    # after it waiting for its own connection in turn.
-                    _settle(list(self._waiting.values()), error=error)
-                    self._waiting.clear()
+                await self._answer_on_one_connection()
         finally:
             # No await between the loop's last check and here: nothing can have
             # arrived unseen, and the next request starts a new runner.
             self._runner = None
 
-    async def _answer(self, batch: list[_Entry[Key, Result]]) -> Exception | None:
+    async def _answer_on_one_connection(self) -> None:
+        """Answer batch after batch on one connection for as long as requests keep
+        coming: taking a connection from the pool and giving it back costs about as
+        much as a small batch's statement."""
+        try:
+            async with self._pool.connection() as db:
+                while self._waiting:
+                    entry_keys = list(islice(self._waiting, self._max_batch))
+                    batch = [self._waiting.pop(entry_key) for entry_key in entry_keys]
+                    error = await self._answer(db, batch)
+                    if error is not None:
+                        self._fail_waiting(error)
+                        return
+        except Exception as error:  # no connection: the database is away
+            self._fail_waiting(error)
+
+    def _fail_waiting(self, error: Exception) -> None:
+        """The database is away (or the statement broken): the requests that waited
+        meanwhile get the same answer now, rather than each batch after it waiting
+        for a connection in turn."""
+        _settle(list(self._waiting.values()), error=error)
+        self._waiting.clear()
+
+    async def _answer(
+        self, db: AsyncConnection, batch: list[_Entry[Key, Result]]
+    ) -> Exception | None:
         """Answer the batch; the error it failed with, unless the error was confined to
         the requests at fault."""
         try:
-            async with self._pool.connection() as db:
-                results = await self._run_batch(db, [entry.key for entry in batch])
+            results = await self._run_batch(db, [entry.key for entry in batch])
         except Exception as error:
             if len(batch) > 1 and _caused_by_data(error):
                 log.warning(
@@ -122,7 +138,7 @@ class Coalescer(Generic[Key, Result]):
                     type(error).__name__,
                 )
                 for entry in batch:
-                    await self._answer([entry])
+                    await self._answer(db, [entry])
                 return None
             _settle(batch, error=error)
             return error
