@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from sqlalchemy import text
@@ -9,6 +10,7 @@ from sqlalchemy import text
 from docmemo import __version__
 from docmemo.config import Settings
 from docmemo.db.models import Role
+from docmemo.web.app import YOUNGEST_GENERATION_THRESHOLD
 from docmemo.web.logging import RedactSecrets, redact_secrets
 from tests.helpers import app_client, login, make_user
 
@@ -135,3 +137,10 @@ async def test_every_error_has_a_detail_message_and_invalid_fields_are_listed(cl
     }
     refused = await client.get("/count_over/20", params={"min_age": 9, "max_age": 1})
     assert refused.json() == {"detail": "min_age must not be greater than max_age"}
+
+
+async def test_a_started_app_keeps_its_own_objects_out_of_the_collector(app):
+    """The lifespan froze what start-up built (so a full collection does not walk it
+    during requests) and collects young objects less often (web.app)."""
+    assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold()[0] == YOUNGEST_GENERATION_THRESHOLD
