@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from docmemo.config import Settings
+from docmemo.web.reads import COALESCED_READ_CONNECTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "deploy" / "k8s"
@@ -582,10 +583,12 @@ def test_the_committed_secret_holds_only_placeholders():
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_postgresql_accepts_every_api_connection(target):
-    """Pods x workers x pool size (a fixed pool per worker) stays under max_connections."""
+    """Pods x workers x connections per worker (a fixed pool, and one connection for
+    each coalesced read) stays under max_connections."""
     documents = rendered(target)
     settings = config(documents)
-    per_pod = int(settings["DOCMEMO_WORKERS"]) * int(settings["DOCMEMO_DB_POOL_SIZE"])
+    per_worker = int(settings["DOCMEMO_DB_POOL_SIZE"]) + COALESCED_READ_CONNECTIONS
+    per_pod = int(settings["DOCMEMO_WORKERS"]) * per_worker
     deployment = one(documents, "Deployment", "docmemo-api")
     if target == "gke":
         pods = one(documents, "HorizontalPodAutoscaler", "docmemo-api")["spec"]["maxReplicas"]
