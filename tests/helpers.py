@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from psycopg_pool import AsyncConnectionPool
@@ -59,3 +61,22 @@ async def login(client: httpx.AsyncClient, name: str, password: str = PASSWORD) 
     response = await client.get("/login", params={"name": name, "password": password})
     assert response.status_code == 200, response.text
     return response
+
+
+def plan_nodes(
+    cursor: Any, sql: str, params: Mapping[str, Any] | Sequence[Any], *, analyze: bool = False
+) -> list[dict]:
+    """Every node of the plan PostgreSQL makes for ``sql`` with ``params`` (a service's
+    own statement and parameters), executed first if ``analyze``; never prepared."""
+    options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
+    cursor.execute(f"EXPLAIN ({options}) {sql}", params, prepare=False)
+    (plan,) = cursor.fetchone()
+    nodes: list[dict] = []
+
+    def walk(node: dict) -> None:
+        nodes.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+    return nodes

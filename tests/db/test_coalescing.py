@@ -144,7 +144,9 @@ async def test_bad_data_fails_only_its_own_request(coalesced_pool):
     assert inverse.batches == [[5, 0, 20], [5], [0], [20]]
 
 
-async def test_an_unreachable_database_fails_every_request_once(settings: Settings):
+@pytest.fixture
+async def unreachable_pool(settings: Settings):
+    """A pool of a server that refuses connections: a connection is awaited 0.3 s."""
     unreachable = settings.model_copy(
         update={
             "database_url": "postgresql+psycopg://postgres@127.0.0.1:9/nowhere",
@@ -153,40 +155,31 @@ async def test_an_unreachable_database_fails_every_request_once(settings: Settin
     )
     pool = make_pool(unreachable, size=1, name="test-unreachable")
     await pool.open(wait=False)
+    yield pool
+    await pool.close()
+
+
+async def test_an_unreachable_database_fails_every_request_once(unreachable_pool):
     double = Recorder(DOUBLE)
-    coalescer = Coalescer(pool, double, name="double")
-    try:
-        answers = await asyncio.gather(
-            *(coalescer(key) for key in range(5)), return_exceptions=True
-        )
-    finally:
-        await pool.close()
+    coalescer = Coalescer(unreachable_pool, double, name="double")
+
+    answers = await asyncio.gather(*(coalescer(key) for key in range(5)), return_exceptions=True)
 
     assert all(isinstance(answer, PoolTimeout) for answer in answers)
     assert double.batches == []
 
 
-async def test_requests_waiting_behind_a_failed_batch_get_its_error_at_once(settings: Settings):
+async def test_requests_waiting_behind_a_failed_batch_get_its_error_at_once(unreachable_pool):
     """They are not sent after it one batch at a time, each waiting for a connection
     in turn: the pool is asked once."""
-    unreachable = settings.model_copy(
-        update={
-            "database_url": "postgresql+psycopg://postgres@127.0.0.1:9/nowhere",
-            "db_pool_timeout_s": 0.3,
-        }
-    )
-    pool = make_pool(unreachable, size=1, name="test-unreachable")
-    await pool.open(wait=False)
     double = Recorder(DOUBLE)
-    coalescer = Coalescer(pool, double, name="double")
-    try:
-        first = asyncio.ensure_future(coalescer(1))
-        await asyncio.sleep(0.05)  # the first batch waits for a connection
-        later = [asyncio.ensure_future(coalescer(key)) for key in (2, 3, 4)]
-        answers = await asyncio.gather(first, *later, return_exceptions=True)
-        requests_for_a_connection = pool.get_stats()["requests_num"]
-    finally:
-        await pool.close()
+    coalescer = Coalescer(unreachable_pool, double, name="double")
+
+    first = asyncio.ensure_future(coalescer(1))
+    await asyncio.sleep(0.05)  # the first batch waits for a connection
+    later = [asyncio.ensure_future(coalescer(key)) for key in (2, 3, 4)]
+    answers = await asyncio.gather(first, *later, return_exceptions=True)
+    requests_for_a_connection = unreachable_pool.get_stats()["requests_num"]
 
     assert all(isinstance(answer, PoolTimeout) for answer in answers)
     assert requests_for_a_connection == 1

@@ -4,7 +4,6 @@ without touching the patients table, so their cost does not grow with it."""
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -23,7 +22,7 @@ from docmemo.stats.service import (
     CountQuery,
     count_many_parameters,
 )
-from tests.helpers import PASSWORD, unique_name
+from tests.helpers import PASSWORD, plan_nodes, unique_name
 
 WRITERS = 6
 WRITES_PER_WRITER = 40
@@ -304,21 +303,10 @@ def _relations_read(engine: Engine, sql: str, params: dict) -> set[str]:
     connection = engine.raw_connection()
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-            (plan,) = cursor.fetchone()
+            nodes = plan_nodes(cursor, sql, params)
     finally:
         connection.close()
-    found: set[str] = set()
-
-    def walk(node: dict) -> None:
-        for key in ("Relation Name", "Index Name"):
-            if key in node:
-                found.add(node[key])
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
-    return found
+    return {node[key] for node in nodes for key in ("Relation Name", "Index Name") if key in node}
 
 
 @pytest.mark.parametrize("comparison", list(Comparison))

@@ -5,8 +5,6 @@ its name_key() index, never by reading every user. (Its audit rows: tests/audit.
 
 from __future__ import annotations
 
-import json
-
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -24,26 +22,13 @@ from docmemo.users.service import (
     read_records_statement,
     record_read,
 )
-from tests.helpers import make_user, unique_name
+from tests.helpers import plan_nodes, unique_name
 
 
 def identity(record: UserRecord) -> Identity:
     return Identity(
         user_id=record.user_id, name=record.name, status=record.status, specialty=record.specialty
     )
-
-
-@pytest.fixture
-async def family(pool):
-    carer = await make_user(pool, Role.CAREGIVER)
-    other_carer = await make_user(pool, Role.CAREGIVER)
-    return {
-        "carer": carer,
-        "other_carer": other_carer,
-        "patient": await make_user(pool, Role.PATIENT, caregiver_id=carer.user_id, mmse=17),
-        "other_patient": await make_user(pool, Role.PATIENT, caregiver_id=other_carer.user_id),
-        "doctor": await make_user(pool, Role.HEALTHPRO, specialty=Specialty.PSYCHOLOGIST),
-    }
 
 
 async def _one_at_a_time(db, viewer: Identity, name: str) -> UserRecord | None:
@@ -148,17 +133,7 @@ def registry(sync_engine):
 def _executed_plan(cursor, reads: list[RecordRead]) -> list[dict]:
     """The nodes of the executed plan of read_records' own SQL and parameters."""
     sql, params = read_records_statement(reads)
-    cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params, prepare=False)
-    (plan,) = cursor.fetchone()
-    nodes: list[dict] = []
-
-    def walk(node: dict) -> None:
-        nodes.append(node)
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
-    return nodes
+    return plan_nodes(cursor, sql, params, analyze=True)
 
 
 # From a handful of reads to a batch of a tenth of the users: a join reading every

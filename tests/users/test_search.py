@@ -3,7 +3,6 @@ that the query reads the name indexes of migration 0007 rather than every user."
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -19,7 +18,7 @@ from docmemo.errors import InvalidInput
 from docmemo.users import service
 from docmemo.users.names import name_key
 from docmemo.users.service import UserRecord, can_read, search_people, search_statement
-from tests.helpers import make_user
+from tests.helpers import make_user, plan_nodes
 from tests.processes import fresh_database
 
 
@@ -220,18 +219,7 @@ def _plan_nodes(cursor, viewer: Identity, query: str, analyze: bool = False) -> 
     key = name_key(query)
     anywhere = service._letters_in_a_row(key) >= service.SEARCH_ANYWHERE_FROM
     sql, params = search_statement(viewer, key, anywhere, 20)
-    options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
-    cursor.execute(f"EXPLAIN ({options}) {sql}", params, prepare=False)
-    (plan,) = cursor.fetchone()
-    nodes: list[dict] = []
-
-    def walk(node: dict) -> None:
-        nodes.append(node)
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
-    return nodes
+    return plan_nodes(cursor, sql, params, analyze=analyze)
 
 
 @pytest.fixture(scope="module")
