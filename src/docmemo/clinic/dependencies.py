@@ -15,8 +15,8 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def page_viewer(request: Request, viewer: MaybeUser) -> Identity | None:
     """The signed-in person (the API's own session cookie), kept for the page's header
-    and its error page. The connection is given back at once: a page may then hash a
-    password (sign-in, a new account)."""
+    and its error page. The look-up is coalesced and holds none of the request's
+    connections: a page may then hash a password (sign-in, a new account)."""
     request.state.viewer = viewer
     return viewer
 
