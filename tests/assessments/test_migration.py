@@ -6,27 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, inspect, text
 
-from docmemo.config import Settings
-from docmemo.db.engine import sync_engine
-from docmemo.db.migrate import alembic_config
 from tests.db.test_schema import insert_caregiver, insert_patient
-from tests.processes import fresh_database
+from tests.migrations import database_at, migrate
 
 
 @pytest.fixture
 def engine_at_0003(database_url: str) -> Iterator[Engine]:
-    url = fresh_database(database_url, "docmemo_migration_0004_test")
-    with sync_engine(Settings(_env_file=None, database_url=url)) as engine:
-        command.upgrade(alembic_config(url), "0003")
+    with database_at(database_url, "docmemo_migration_0004_test", "0003") as engine:
         yield engine
-
-
-def _migrate(engine: Engine, revision: str, downgrade: bool = False) -> None:
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    (command.downgrade if downgrade else command.upgrade)(config, revision)
 
 
 def test_existing_patients_get_their_score_as_an_assessment_of_today(engine_at_0003):
@@ -34,7 +23,7 @@ def test_existing_patients_get_their_score_as_an_assessment_of_today(engine_at_0
         carer = insert_caregiver(conn)
         patients = {insert_patient(conn, mmse=mmse, caregiver_id=carer): mmse for mmse in (3, 17)}
 
-    _migrate(engine_at_0003, "0004")
+    migrate(engine_at_0003, "0004")
 
     with engine_at_0003.connect() as conn:
         rows = conn.execute(
@@ -48,10 +37,10 @@ def test_existing_patients_get_their_score_as_an_assessment_of_today(engine_at_0
 
 
 def test_the_migration_is_reversible(engine_at_0003):
-    _migrate(engine_at_0003, "0004")
+    migrate(engine_at_0003, "0004")
     assert {"assessments", "progression_models"} <= set(inspect(engine_at_0003).get_table_names())
-    _migrate(engine_at_0003, "0003", downgrade=True)
+    migrate(engine_at_0003, "0003", downgrade=True)
     assert not {"assessments", "progression_models"} & set(
         inspect(engine_at_0003).get_table_names()
     )
-    _migrate(engine_at_0003, "0004")
+    migrate(engine_at_0003, "0004")

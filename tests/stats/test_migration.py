@@ -7,14 +7,10 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, inspect, text
 
-from docmemo.config import Settings
-from docmemo.db.engine import sync_engine
-from docmemo.db.migrate import alembic_config
 from docmemo.db.models import MAX_AGE
-from tests.processes import fresh_database
+from tests.migrations import database_at, migrate
 from tests.stats.test_counters import _insert_patients, _insert_patients_at, assert_counters_exact
 
 # The cell counters of 0003, compared with the patients.
@@ -31,15 +27,8 @@ EDGES = [(0, 0), (0, MAX_AGE), (30, 0), (30, MAX_AGE), (17, 64), (17, 64)]
 
 @pytest.fixture
 def engine_at_0007(database_url: str) -> Iterator[Engine]:
-    url = fresh_database(database_url, "docmemo_migration_0008_counters_test")
-    with sync_engine(Settings(_env_file=None, database_url=url)) as engine:
-        command.upgrade(alembic_config(url), "0007")
+    with database_at(database_url, "docmemo_migration_0008_counters_test", "0007") as engine:
         yield engine
-
-
-def _migrate(engine: Engine, revision: str, downgrade: bool = False) -> None:
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    (command.downgrade if downgrade else command.upgrade)(config, revision)
 
 
 def _write(engine: Engine, seed: int) -> None:
@@ -70,7 +59,7 @@ def test_the_counters_are_filled_from_the_patients(engine_at_0007):
         _insert_patients(conn, 300, random.Random(1))
         _insert_patients_at(conn, EDGES)
 
-    _migrate(engine_at_0007, "0008")
+    migrate(engine_at_0007, "0008")
 
     assert_counters_exact(engine_at_0007)
     assert "patient_counts" not in inspect(engine_at_0007).get_table_names()
@@ -82,10 +71,10 @@ def test_the_migration_is_reversible_and_each_state_keeps_exact(engine_at_0007):
     with engine_at_0007.begin() as conn:
         _insert_patients_at(conn, EDGES)
         function_at_0007 = conn.execute(text(_TRIGGER_FUNCTION)).scalar_one()
-    _migrate(engine_at_0007, "0008")
+    migrate(engine_at_0007, "0008")
     _write(engine_at_0007, 3)
 
-    _migrate(engine_at_0007, "0007", downgrade=True)
+    migrate(engine_at_0007, "0007", downgrade=True)
 
     tables = set(inspect(engine_at_0007).get_table_names())
     assert "patient_counts" in tables
@@ -96,7 +85,7 @@ def test_the_migration_is_reversible_and_each_state_keeps_exact(engine_at_0007):
     _write(engine_at_0007, 4)
     assert _cell_counters_exact(engine_at_0007)
 
-    _migrate(engine_at_0007, "0008")
+    migrate(engine_at_0007, "0008")
 
     assert_counters_exact(engine_at_0007)
     _write(engine_at_0007, 5)
