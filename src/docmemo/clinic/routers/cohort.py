@@ -56,11 +56,12 @@ async def cohort_page(
 
     over = under = None
     if not errors:
-        over = await service.count_patients(
-            db, service.Comparison.OVER, threshold, youngest, oldest
-        )
-        under = await service.count_patients(
-            db, service.Comparison.UNDER, threshold, youngest, oldest
+        over, under = await service.count_many(
+            db,
+            [
+                service.count_query(comparison, threshold, youngest, oldest)
+                for comparison in (service.Comparison.OVER, service.Comparison.UNDER)
+            ],
         )
     bands = await service.mmse_by_age_band(db)
     # The chart fades nothing while the bounds are wrong: they select nothing yet.
