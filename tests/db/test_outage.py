@@ -369,17 +369,26 @@ async def _keep_creating(http: httpx.AsyncClient, until: asyncio.Event) -> list[
     return made
 
 
-async def _wait_for_lock_waiters(holder: psycopg.AsyncConnection, how_many: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        cursor = await holder.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+async def _wait_for_lock_waiters(libpq_url: str, how_many: int) -> None:
+    """Wait until ``how_many`` statements wait on a lock. Watched from a connection in
+    autocommit: PostgreSQL keeps one snapshot of pg_stat_activity per transaction, so
+    the lock holder's own transaction could go on seeing the first one."""
+    async with await psycopg.AsyncConnection.connect(libpq_url, autocommit=True) as watcher:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            cursor = await watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if (await cursor.fetchone())[0] >= how_many:
+                return
+            await asyncio.sleep(0.05)
+        cursor = await watcher.execute(
+            "SELECT state, wait_event_type, wait_event, left(query, 70) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        if (await cursor.fetchone())[0] >= how_many:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"fewer than {how_many} requests waited on the lock")
+        seen = "\n".join(map(str, await cursor.fetchall()))
+    raise AssertionError(f"fewer than {how_many} statements waited on the lock; seen:\n{seen}")
 
 
 async def test_connections_killed_in_use_get_503_and_no_acknowledged_creation_is_lost(running):
@@ -399,7 +408,7 @@ async def test_connections_killed_in_use_get_503_and_no_acknowledged_creation_is
         creators = [asyncio.ensure_future(_keep_creating(http, stop_creating)) for _ in range(3)]
         # One statement each for the two counts (coalesced), the three look-ups of the
         # neurologist's session (coalesced), each login and the logout.
-        await _wait_for_lock_waiters(holder, 5)
+        await _wait_for_lock_waiters(stack.libpq_url, 5)
         await asyncio.sleep(0.3)  # creations acknowledged just before the crash
 
         crashed_at = time.monotonic()
