@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ import httpx
 from psycopg_pool import AsyncConnectionPool
 
 from docmemo.auth.schemas import Identity
+from docmemo.auth.service import token_digest
 from docmemo.config import Settings
 from docmemo.db.models import Role, Specialty
 from docmemo.users import service
@@ -61,6 +63,18 @@ async def login(client: httpx.AsyncClient, name: str, password: str = PASSWORD) 
     response = await client.get("/login", params={"name": name, "password": password})
     assert response.status_code == 200, response.text
     return response
+
+
+async def start_session(pool: AsyncConnectionPool, user_id: str, settings: Settings) -> str:
+    """A live session of this user, as a login starts it but without Argon2: its token."""
+    token = secrets.token_urlsafe(32)
+    async with pool.connection() as db:
+        await db.execute(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) "
+            "VALUES (%(token_hash)s, %(user_id)s, now() + interval '1 hour')",
+            {"token_hash": token_digest(token, settings.secret_key), "user_id": user_id},
+        )
+    return token
 
 
 def plan_nodes(

@@ -20,13 +20,27 @@ from tests.audit.conftest import (
     client_at,
     failing_audit_inserts,
 )
-from tests.helpers import PASSWORD, login, unique_name
+from tests.helpers import PASSWORD, login, start_session, unique_name
 
 
 def identity_of(record: service.UserRecord) -> Identity:
     return Identity(
         user_id=record.user_id, name=record.name, status=record.status, specialty=record.specialty
     )
+
+
+@pytest.fixture
+async def token_of(pool, family, settings) -> dict[str, str]:
+    """A live session of each member of the family: their user id → its token."""
+    return {
+        person.user_id: await start_session(pool, person.user_id, settings)
+        for person in family.values()
+    }
+
+
+def records_of(answers: list[service.RecordAnswer]) -> list[service.UserRecord | None]:
+    assert all(answer.signed_in for answer in answers), answers
+    return [answer.record for answer in answers]
 
 
 async def test_reading_a_patients_record_files_one_row(remote_client, family, sync_engine):
@@ -77,12 +91,16 @@ async def test_anonymous_reads_reach_no_record_and_file_nothing(remote_client, f
     assert audit_rows(sync_engine, patient.user_id) == []
 
 
-async def test_the_audited_rule_is_can_read_for_every_pair_of_users(db, family, sync_engine):
+async def test_the_audited_rule_is_can_read_for_every_pair_of_users(
+    db, family, token_of, settings, sync_engine
+):
     """read_record decides in SQL, in the statement that files the row; the rule is
     users.service.can_read, which the assessments use too. They must agree."""
     for viewer, record in itertools.product(family.values(), repeat=2):
         try:
-            await service.read_record(db, identity_of(viewer), record.name, REMOTE_ADDRESS)
+            await service.read_record(
+                db, token_of[viewer.user_id], record.name, settings, REMOTE_ADDRESS
+            )
             shown = True
         except NotFound:
             shown = False
@@ -102,7 +120,7 @@ def _address_of(viewer_number: int) -> str:
 
 
 async def test_one_batch_of_every_pair_agrees_with_can_read_and_the_single_reads(
-    db, family, sync_engine
+    db, family, token_of, settings, sync_engine
 ):
     """read_records, the batch that read_record wraps: every pair of users in ONE
     statement, each viewer from an address of its own. Each answer is can_read's, and
@@ -116,16 +134,18 @@ async def test_one_batch_of_every_pair_agrees_with_can_read_and_the_single_reads
     patients = [family[who] for who in ("patient", "other_patient", "lonely_patient")]
     for _, viewer, record in pairs:
         with contextlib.suppress(NotFound):
-            await service.read_record(db, identity_of(viewer), record.name, REMOTE_ADDRESS)
+            await service.read_record(
+                db, token_of[viewer.user_id], record.name, settings, REMOTE_ADDRESS
+            )
     one_at_a_time = {
         patient.user_id: audit_rows(sync_engine, patient.user_id) for patient in patients
     }
 
     reads = [
-        service.record_read(identity_of(viewer), record.name, _address_of(number))
+        service.record_read(token_of[viewer.user_id], record.name, _address_of(number))
         for number, viewer, record in pairs
     ]
-    answers = await service.read_records(db, reads)
+    answers = records_of(await service.read_records(db, reads, settings))
 
     assert [answer is not None for answer in answers] == [
         service.can_read(identity_of(viewer), record) for _, viewer, record in pairs
@@ -151,51 +171,65 @@ async def test_one_batch_of_every_pair_agrees_with_can_read_and_the_single_reads
         ]
 
 
-async def test_identical_reads_in_one_batch_file_one_row_each(db, family, sync_engine):
+async def test_identical_reads_in_one_batch_file_one_row_each(
+    db, family, token_of, settings, sync_engine
+):
     """Two requests that read the same record are two disclosures, each with its row,
     whether or not they were answered by one statement."""
     doctor, carer, patient = family["neurologist"], family["other_carer"], family["patient"]
-    read = service.record_read(identity_of(doctor), patient.name, REMOTE_ADDRESS)
-    refused = service.record_read(identity_of(carer), patient.name, REMOTE_ADDRESS)
-    answers = await service.read_records(db, [read, refused, read, refused, read])
+    read = service.record_read(token_of[doctor.user_id], patient.name, REMOTE_ADDRESS)
+    refused = service.record_read(token_of[carer.user_id], patient.name, REMOTE_ADDRESS)
+    answers = records_of(
+        await service.read_records(db, [read, refused, read, refused, read], settings)
+    )
     assert answers == [patient, None, patient, None, patient]
     allowed = audit_row(doctor.user_id, patient.user_id, "read_record")
     denied = audit_row(carer.user_id, patient.user_id, "read_record", outcome="denied")
     assert audit_rows(sync_engine, patient.user_id) == [allowed, denied, allowed, denied, allowed]
 
 
-async def test_reads_of_names_nobody_has_and_of_non_patients_file_nothing(db, family, sync_engine):
-    doctor = identity_of(family["general"])
+async def test_reads_of_names_nobody_has_and_of_non_patients_file_nothing(
+    db, family, token_of, settings, sync_engine
+):
+    doctor = token_of[family["general"].user_id]
     reads = [
         service.record_read(doctor, unique_name("Nobody"), REMOTE_ADDRESS),
         service.record_read(doctor, family["carer"].name, REMOTE_ADDRESS),
         service.record_read(doctor, family["psychologist"].name, REMOTE_ADDRESS),
     ]
-    assert await service.read_records(db, reads) == [None, family["carer"], family["psychologist"]]
+    assert records_of(await service.read_records(db, reads, settings)) == [
+        None,
+        family["carer"],
+        family["psychologist"],
+    ]
     for who in ("carer", "psychologist"):
         assert audit_rows(sync_engine, family[who].user_id) == []
 
 
 async def test_a_batch_with_an_audit_row_that_fails_answers_nothing_and_files_nothing(
-    db, family, sync_engine
+    db, family, token_of, settings, sync_engine
 ):
     """The batch is one transaction: one read's row that cannot be written refuses the
     whole batch (the same 503 for each of its requests), other patients' rows included."""
     doctor, patient, other = family["neurologist"], family["patient"], family["other_patient"]
     reads = [
-        service.record_read(identity_of(doctor), name, REMOTE_ADDRESS)
+        service.record_read(token_of[doctor.user_id], name, REMOTE_ADDRESS)
         for name in (other.name, family["carer"].name, patient.name)
     ]
     with (
         failing_audit_inserts(sync_engine, f"NEW.subject_id = '{patient.user_id}'"),
         pytest.raises(DatabaseUnavailable) as refused,
     ):
-        await service.read_records(db, reads)
+        await service.read_records(db, reads, settings)
     assert refused.value.detail == AUDIT_FAILED
     assert audit_rows(sync_engine, patient.user_id) == []
     assert audit_rows(sync_engine, other.user_id) == []
     # The same batch once the trail can be written again.
-    assert await service.read_records(db, reads) == [other, family["carer"], patient]
+    assert records_of(await service.read_records(db, reads, settings)) == [
+        other,
+        family["carer"],
+        patient,
+    ]
 
 
 async def test_a_read_whose_audit_row_fails_shows_nothing(remote_client, family, sync_engine):

@@ -44,8 +44,9 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -110,22 +111,21 @@ _FIND_LOGIN = """
     WHERE name_key(u.name) = name_key(%(name)s)
 """
 
-# One statement for the sessions of many requests (auth.service.identities_for_tokens,
-# fed by the coalescer): each asked digest with its position in the batch, so that
-# duplicates and misses keep their place; each live session once (found through the
-# primary key, ``= ANY``, however many tokens are asked), neither expired nor idle;
-# and the refresh of the last use of those whose recorded one is a minute old or
-# more (data-modifying CTEs run whether or not they are read). The refresh locks its
-# rows with SKIP LOCKED and checks their age again on the version it locked: a batch
-# updates several rows in no set order, and two batches (two API processes) waiting
-# on each other's rows would deadlock, so a read never waits for a session's lock. A
-# row skipped is being written at this moment by another refresh (which records the
-# same use) or by the logout or password change that ends the session.
-_SESSION_IDENTITIES = """
-    WITH asked AS (
-        SELECT token_hash, position
-        FROM unnest(%(token_hashes)s::bytea[]) WITH ORDINALITY AS asked(token_hash, position)
-    ), live AS (
+# The live sessions among the digests ``%(token_hashes)s`` and the refresh of their
+# last use: three CTEs for the WITH list of a statement that answers many requests
+# (identities_for_tokens here; users.service.read_records, whose viewers are found by
+# their sessions in the same statement as the records). ``live`` holds each live
+# session once (found through the primary key, ``= ANY``, however many tokens are
+# asked, duplicates included), neither expired nor idle. The refresh of the last use
+# of those whose recorded one is a minute old or more runs whether or not it is read
+# (a data-modifying CTE). It locks its rows with SKIP LOCKED and checks their age
+# again on the version it locked: a batch updates several rows in no set order, and
+# two batches (two API processes) waiting on each other's rows would deadlock, so a
+# read never waits for a session's lock. A row skipped is being written at this
+# moment by another refresh (which records the same use) or by the logout or
+# password change that ends the session. Parameters: live_session_parameters().
+LIVE_SESSIONS = """
+    live AS (
         SELECT s.token_hash, s.user_id, s.last_seen_at
         FROM sessions s
         WHERE s.token_hash = ANY(%(token_hashes)s::bytea[])
@@ -144,12 +144,38 @@ _SESSION_IDENTITIES = """
         FROM stale
         WHERE s.token_hash = stale.token_hash
     )
+"""
+
+# Each asked digest with its position in the batch, so that duplicates and misses
+# keep their place. (The SQL is composed of constants only: no input is formatted in.)
+_SESSION_IDENTITIES = f"""
+    WITH asked AS (
+        SELECT token_hash, position
+        FROM unnest(%(token_hashes)s::bytea[]) WITH ORDINALITY AS asked(token_hash, position)
+    ), {LIVE_SESSIONS}
     SELECT asked.position, u.user_id, u.name, u.status, h.specialty
     FROM asked
     JOIN live ON live.token_hash = asked.token_hash
     JOIN users u ON u.user_id = live.user_id
     LEFT JOIN healthpros h ON h.user_id = u.user_id
-"""
+"""  # noqa: S608 - composed of constants, no input
+
+
+def could_be_a_session(token: str | None) -> TypeGuard[str]:
+    """False for a missing token and for one longer than any of ours: no session, known
+    without asking. No token can fail a statement: the others are sent as their
+    digests (live_session_parameters), 32 bytes whatever the token."""
+    return token is not None and len(token) <= MAX_TOKEN_LENGTH
+
+
+def live_session_parameters(tokens: Iterable[str], settings: Settings) -> dict[str, object]:
+    """The parameters of LIVE_SESSIONS for these tokens (could_be_a_session's)."""
+    return {
+        "token_hashes": [token_digest(token, settings.secret_key) for token in tokens],
+        "idle_s": settings.session_idle_s,
+        "touch_s": SESSION_TOUCH_INTERVAL_S,
+    }
+
 
 # A session is created only if the password hash that was verified is still the
 # user's: FOR SHARE waits for a password change in progress and then sees its result.
@@ -379,27 +405,14 @@ async def identities_for_tokens(
 ) -> list[Identity | None]:
     """identity_for_token for many tokens in ONE statement: the identity behind each
     token, in the order of ``tokens`` (None where identity_for_token would answer
-    None). Duplicates get the same answer and touch their session once. No token can
-    fail the statement: one longer than any of ours answers None without being sent,
-    and the others are sent as their digests, 32 bytes whatever the token."""
+    None). Duplicates get the same answer and touch their session once; no token can
+    fail the statement (could_be_a_session)."""
     identities: list[Identity | None] = [None] * len(tokens)
-    # Digests of the tokens worth a look-up, and where each one's answer goes.
-    token_hashes: list[bytes] = []
-    positions: list[int] = []
-    for position, token in enumerate(tokens):
-        if len(token) <= MAX_TOKEN_LENGTH:
-            token_hashes.append(token_digest(token, settings.secret_key))
-            positions.append(position)
-    if not token_hashes:
+    positions = [position for position, token in enumerate(tokens) if could_be_a_session(token)]
+    if not positions:
         return identities
-    cursor = await db.execute(
-        _SESSION_IDENTITIES,
-        {
-            "token_hashes": token_hashes,
-            "idle_s": settings.session_idle_s,
-            "touch_s": SESSION_TOUCH_INTERVAL_S,
-        },
-    )
+    params = live_session_parameters((tokens[position] for position in positions), settings)
+    cursor = await db.execute(_SESSION_IDENTITIES, params)
     for row in await cursor.fetchall():
         identities[positions[row.position - 1]] = Identity(
             user_id=row.user_id, name=row.name, status=row.status, specialty=row.specialty

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from docmemo.auth.dependencies import ClientAddress, LoggedInUser, MaybeUser
+from docmemo.auth.dependencies import ClientAddress, MaybeUser, SessionToken
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
 from docmemo.db.dependencies import DbPool
 from docmemo.db.models import MAX_AGE, Role, Specialty
@@ -86,9 +86,10 @@ async def create_user(
     ),
 )
 async def get_user_by_name(
-    reads: Reads, viewer: LoggedInUser, address: ClientAddress, name: NamePath
+    reads: Reads, token: SessionToken, address: ClientAddress, name: NamePath
 ) -> PatientOut | CaregiverOut | HealthProOut:
     """A user's record. Health professionals may read anyone; caregivers themselves and
     their patients; patients themselves."""
-    record = await reads.records(service.record_read(viewer, name, address))
-    return to_out(service.shown_or_not_found(record))
+    # The session is looked up by the record's own statement (users.service.read_records).
+    read = service.record_read(token, name, address)
+    return to_out(service.shown_record(read, await reads.records(read)))

@@ -14,8 +14,10 @@ from psycopg_pool import AsyncConnectionPool
 from docmemo.audit.service import audit_or_refuse, normalize_address, record_event
 from docmemo.auth.passwords import hash_password_off_loop
 from docmemo.auth.schemas import Identity
+from docmemo.auth.service import LIVE_SESSIONS, could_be_a_session, live_session_parameters
+from docmemo.config import Settings
 from docmemo.db.models import MAX_AGE, MAX_NAME_LENGTH, AuditAction, Role
-from docmemo.errors import Forbidden, InvalidInput, NameTaken, NotFound
+from docmemo.errors import Forbidden, InvalidInput, NameTaken, NotAuthenticated, NotFound
 from docmemo.users.names import clean_name, name_key
 from docmemo.users.schemas import NewUser
 
@@ -102,25 +104,38 @@ async def find_record(db: AsyncConnection, name: str) -> UserRecord | None:
     return UserRecord(**{**row._asdict(), "status": Role(row.status)})
 
 
-# find_record and the audit rows of patients' records for many reads, in ONE
-# statement, hence one (autocommit) transaction and no extra round trip: no record is
-# answered unless every audit row of the batch is written. Each asked read keeps its
-# position (``asked``); its record is looked up in the LATERAL subquery, whose LIMIT
-# (the name key is unique: it changes nothing) keeps PostgreSQL from turning the
-# look-ups into a join over all users (a name_key(), an NFKC normalization, for each):
-# one probe of a B-tree on name_key(name) per read (uq_users_name_key or
-# ix_users_name_key_prefix, the same keys), whatever the batch's size. ``allowed``
-# is can_read in SQL, so that the row says whether the record was shown (tests/audit
-# compares the two on every pair of roles). One audit row per asked read of a
-# patient, duplicates included, in the batch's order (RecordRead says why).
-_READ_RECORDS_AUDITED = """
-    WITH asked AS (
-        SELECT *
-        FROM unnest(%(viewer_ids)s::text[], %(sees_everyone)s::boolean[],
-                    %(viewer_is_caregiver)s::boolean[], %(names)s::text[],
-                    %(addresses)s::inet[])
-             WITH ORDINALITY
-             AS asked(viewer_id, sees_everyone, viewer_is_caregiver, name, address, position)
+# find_record and the audit rows of patients' records for many reads, each by whoever
+# holds its session token, in ONE statement, hence one (autocommit) transaction and
+# no extra round trip: the sessions are found (and their use recorded) by
+# auth.service.LIVE_SESSIONS, and no record is answered unless every audit row of
+# the batch is written. Each distinct session token is sent once (``token_hashes``)
+# and each read names its own by number (``sessions``): the readers are found once
+# per session (MATERIALIZED: never re-planned into a probe per read), however many
+# reads share it. Each read keeps its position; one whose token is no live session
+# has no ``asked`` row, hence no record and no audit row. Its record is looked up in
+# the LATERAL subquery, whose LIMIT (the name key is unique: it changes nothing)
+# keeps PostgreSQL from turning the look-ups into a join over all users (a
+# name_key(), an NFKC normalization, for each): one probe of a B-tree on
+# name_key(name) per read (uq_users_name_key or ix_users_name_key_prefix, the same
+# keys), whatever the batch's size; a NULL name (one nobody can have) finds nothing.
+# ``allowed`` is can_read in SQL, so that the row says whether the record was shown
+# (tests/audit compares the two on every pair of roles). One audit row per read of a
+# patient, duplicates included, in the batch's order (RecordRead says why). The SQL
+# is composed of constants only: no input is formatted in.
+_READ_RECORDS_AUDITED = f"""
+    WITH {LIVE_SESSIONS}, readers AS MATERIALIZED (
+        SELECT asked_session.number, u.user_id, u.status
+        FROM unnest(%(token_hashes)s::bytea[]) WITH ORDINALITY
+             AS asked_session(token_hash, number)
+        JOIN live ON live.token_hash = asked_session.token_hash
+        JOIN users u ON u.user_id = live.user_id
+    ), asked AS (
+        SELECT r.position, r.name, r.address, readers.user_id AS viewer_id,
+               readers.status = 'healthpro' AS sees_everyone,
+               readers.status = 'caregiver' AS viewer_is_caregiver
+        FROM unnest(%(sessions)s::int[], %(names)s::text[], %(addresses)s::inet[])
+             WITH ORDINALITY AS r(session, name, address, position)
+        JOIN readers ON readers.number = r.session
     ), record AS (
         SELECT a.position, a.viewer_id, a.address,
                r.user_id, r.name, r.status, p.age, p.mmse, p.caregiver_id, h.specialty,
@@ -142,72 +157,100 @@ _READ_RECORDS_AUDITED = """
         FROM record WHERE status = 'patient'
         ORDER BY position
     )
-    SELECT position, user_id, name, status, age, mmse, caregiver_id, specialty, allowed
-    FROM record
-"""
+    SELECT a.position, r.user_id, r.name, r.status, r.age, r.mmse, r.caregiver_id,
+           r.specialty, r.allowed IS TRUE AS allowed
+    FROM asked a
+    LEFT JOIN record r USING (position)
+"""  # noqa: S608 - composed of constants, no input
 
 
 @dataclass(frozen=True, slots=True)
 class RecordRead:
-    """One request's read of a record, checked and ready for read_records (hashable,
-    so that a coalescer can find identical ones).
+    """One request's read of a record by whoever holds its session token, its input
+    checked and ready for read_records (hashable, so that a coalescer can find
+    identical ones).
 
     Audit: read_records writes one audit row per item, duplicates included. Two
-    identical reads (same viewer, name and address) are two requests, each of which
+    identical reads (same session, name and address) are two requests, each of which
     showed the record: the trail counts disclosures, and a count that shrank when
     requests happened to arrive together would depend on load, not on what was read.
     So a caller that answers several requests with one statement passes one item
     per request, identical or not (deduplicating would save one index probe per
     duplicate, while its audit row is owed anyway)."""
 
-    viewer_id: str
-    sees_everyone: bool
-    viewer_is_caregiver: bool
-    name: str  # clean_name()'d
+    token: str | None
+    name: str | None  # clean_name()'d; None for a name nobody can have (``refusal``)
     address: str | None  # normalize_address()'d
+    refusal: InvalidInput | None = None  # why no one can have the name asked
 
 
-def record_read(viewer: Identity, raw_name: str, address: str | None = None) -> RecordRead:
-    """The read of the record of ``raw_name`` by ``viewer`` from ``address``, or
-    InvalidInput (422) for a name nobody can have: every check of one request's input
-    is made here, before it joins a batch that it would otherwise fail for all."""
-    return RecordRead(
-        viewer_id=viewer.user_id,
-        sees_everyone=viewer.is_healthpro,
-        viewer_is_caregiver=viewer.status is Role.CAREGIVER,
-        name=clean_name(raw_name),
-        address=normalize_address(address),
+@dataclass(frozen=True, slots=True)
+class RecordAnswer:
+    """read_records' answer to one read."""
+
+    signed_in: bool  # the token is a live session's
+    record: UserRecord | None  # None: no one has the name, or the reader may not see it
+
+
+def record_read(token: str | None, raw_name: str, address: str | None = None) -> RecordRead:
+    """The read of the record of ``raw_name`` by whoever holds ``token``, from
+    ``address``. Every check of one request's input is made here, before it joins a
+    batch: a name nobody can have is kept as its refusal (422), which shown_record
+    raises once the session is known to be live (a request without one gets 401
+    first, as everywhere), and is sent as NULL, which finds nothing."""
+    try:
+        name, refusal = clean_name(raw_name), None
+    except InvalidInput as error:
+        name, refusal = None, error
+    return RecordRead(token=token, name=name, address=normalize_address(address), refusal=refusal)
+
+
+def read_records_statement(
+    reads: Sequence[RecordRead], settings: Settings
+) -> tuple[str, dict[str, object], list[int]]:
+    """The SQL of read_records, its parameters, and the positions of the reads it sends
+    (those whose token could be a session's; apart so that the tests can ask
+    PostgreSQL for its plan)."""
+    session_numbers: dict[str, int] = {}  # each distinct token: its number, from 1
+    positions: list[int] = []
+    for position, read in enumerate(reads):
+        if could_be_a_session(read.token):
+            session_numbers.setdefault(read.token, len(session_numbers) + 1)
+            positions.append(position)
+    sent = [reads[position] for position in positions]
+    return (
+        _READ_RECORDS_AUDITED,
+        {
+            **live_session_parameters(session_numbers, settings),
+            "sessions": [session_numbers[read.token] for read in sent],
+            "names": [read.name for read in sent],
+            "addresses": [read.address for read in sent],
+        },
+        positions,
     )
 
 
-def read_records_statement(reads: Sequence[RecordRead]) -> tuple[str, dict[str, object]]:
-    """The SQL of read_records and its parameters, one array per field of RecordRead
-    (apart so that the tests can ask PostgreSQL for its plan)."""
-    return _READ_RECORDS_AUDITED, {
-        "viewer_ids": [read.viewer_id for read in reads],
-        "sees_everyone": [read.sees_everyone for read in reads],
-        "viewer_is_caregiver": [read.viewer_is_caregiver for read in reads],
-        "names": [read.name for read in reads],
-        "addresses": [read.address for read in reads],
-    }
-
-
-async def read_records(db: AsyncConnection, reads: Sequence[RecordRead]) -> list[UserRecord | None]:
-    """read_record for many reads in ONE statement: for each read, in order, the
-    record, or None when no one has the name or the viewer may not read it (can_read;
-    the two are answered alike). Every read of a patient's record is audited
-    (read_record, allowed or denied, by its viewer from its address), one row per
-    item; if the audit rows cannot be written, DatabaseUnavailable and nothing is
+async def read_records(
+    db: AsyncConnection, reads: Sequence[RecordRead], settings: Settings
+) -> list[RecordAnswer]:
+    """Many reads of records, each by whoever holds its session token, in ONE
+    statement: for each read, in order, whether its token is a live session's (whose
+    use is recorded, as by auth.service.identities_for_tokens) and the record, or None
+    when no one has the name or the session's user may not read it (can_read; the two
+    are answered alike). Every read of a patient's record by a live session is
+    audited (read_record, allowed or denied, by its user from its address), one row
+    per item; if the audit rows cannot be written, DatabaseUnavailable and nothing is
     answered."""
-    records: list[UserRecord | None] = [None] * len(reads)
-    if not reads:
-        return records
-    sql, params = read_records_statement(reads)
+    answers = [NOT_SIGNED_IN] * len(reads)
+    sql, params, positions = read_records_statement(reads, settings)
+    if not positions:
+        return answers
     async with audit_or_refuse():
         rows = await (await db.execute(sql, params)).fetchall()
     for row in rows:
+        record = None
         if row.allowed:
-            records[row.position - 1] = UserRecord(
+            record = UserRecord(
                 user_id=row.user_id,
                 name=row.name,
                 status=Role(row.status),
@@ -216,26 +259,38 @@ async def read_records(db: AsyncConnection, reads: Sequence[RecordRead]) -> list
                 caregiver_id=row.caregiver_id,
                 specialty=row.specialty,
             )
-    return records
+        answers[positions[row.position - 1]] = RecordAnswer(signed_in=True, record=record)
+    return answers
+
+
+NOT_SIGNED_IN = RecordAnswer(signed_in=False, record=None)
+
+
+def shown_record(read: RecordRead, answer: RecordAnswer) -> UserRecord:
+    """What the request of ``read`` is answered: NotAuthenticated (401) without a live
+    session; its name's refusal (422); NotFound (404), the same for a name nobody has
+    and a record the reader may not see, so that nothing can be learnt from it; or
+    the record."""
+    if not answer.signed_in:
+        raise NotAuthenticated()
+    if read.refusal is not None:
+        raise read.refusal
+    if answer.record is None:
+        raise NotFound("No such user, or none you may see")
+    return answer.record
 
 
 async def read_record(
-    db: AsyncConnection, viewer: Identity, raw_name: str, address: str | None = None
+    db: AsyncConnection,
+    token: str | None,
+    raw_name: str,
+    settings: Settings,
+    address: str | None = None,
 ) -> UserRecord:
-    """The record of this name, if the viewer may read it; otherwise NotFound, the same
-    answer as for a name nobody has, so that nothing can be learnt from it. Looking
-    up a patient's record is audited (read_record, allowed or denied, from
-    ``address``); if the audit row cannot be written, DatabaseUnavailable."""
-    (record,) = await read_records(db, [record_read(viewer, raw_name, address)])
-    return shown_or_not_found(record)
-
-
-def shown_or_not_found(record: UserRecord | None) -> UserRecord:
-    """read_records' answer to one read as read_record gives it: the record, or NotFound
-    (the same for a name nobody has and a record the viewer may not read)."""
-    if record is None:
-        raise NotFound("No such user, or none you may see")
-    return record
+    """One request's read (read_records, then shown_record)."""
+    read = record_read(token, raw_name, address)
+    (answer,) = await read_records(db, [read], settings)
+    return shown_record(read, answer)
 
 
 async def create_user(

@@ -27,8 +27,8 @@ class CoalescedReads:
     """/status's numbers of users."""
     identities: Coalescer[str, Identity | None]
     """Who holds a session token: every signed-in request."""
-    records: Coalescer[users_service.RecordRead, users_service.UserRecord | None]
-    """/get_user_by_name's audited read."""
+    records: Coalescer[users_service.RecordRead, users_service.RecordAnswer]
+    """/get_user_by_name's audited read, with its session look-up."""
 
     @classmethod
     def using(cls, pool: AsyncConnectionPool, settings: Settings) -> CoalescedReads:
@@ -44,7 +44,10 @@ class CoalescedReads:
             ),
             # One audit row per request, even for identical reads (users.service.RecordRead).
             records=Coalescer(
-                pool, users_service.read_records, name="record reads", deduplicate=False
+                pool,
+                partial(users_service.read_records, settings=settings),
+                name="record reads",
+                deduplicate=False,
             ),
         )
 
