@@ -19,13 +19,19 @@ async def get_app_settings(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def session_token(request: Request, settings: AppSettings) -> str | None:
-    """The session token from the cookie, or from an 'Authorization: Bearer' header."""
+def session_token_of(request: Request) -> str | None:
+    """The session token from an 'Authorization: Bearer' header, or from the cookie.
+    (A plain function for the busiest routes, as ``web.reads.reads_of``.)"""
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
+    settings: Settings = request.app.state.settings
     return request.cookies.get(settings.session_cookie_name) or None
+
+
+async def session_token(request: Request) -> str | None:
+    return session_token_of(request)
 
 
 SessionToken = Annotated[str | None, Depends(session_token)]
@@ -43,10 +49,14 @@ async def optional_identity(reads: Reads, token: SessionToken) -> Identity | Non
 MaybeUser = Annotated[Identity | None, Depends(optional_identity)]
 
 
-async def client_address(request: Request) -> str | None:
+def client_address_of(request: Request) -> str | None:
     """The client's address as the server saw it (behind a proxy, uvicorn takes it
     from X-Forwarded-For when the proxy is in FORWARDED_ALLOW_IPS, 127.0.0.1 by default)."""
     return request.client.host if request.client else None
+
+
+async def client_address(request: Request) -> str | None:
+    return client_address_of(request)
 
 
 ClientAddress = Annotated[str | None, Depends(client_address)]

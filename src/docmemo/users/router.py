@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
-from docmemo.auth.dependencies import ClientAddress, MaybeUser, SessionToken
+from docmemo.auth.dependencies import (
+    ClientAddress,
+    MaybeUser,
+    client_address_of,
+    session_token_of,
+)
 from docmemo.auth.passwords import MAX_PASSWORD_LENGTH
 from docmemo.db.dependencies import DbPool
 from docmemo.db.models import MAX_AGE, Role, Specialty
 from docmemo.users import service
 from docmemo.users.schemas import CaregiverOut, HealthProOut, NewUser, PatientOut, UserOut
 from docmemo.web.dependencies import only_query_parameters
-from docmemo.web.reads import Reads
+from docmemo.web.reads import reads_of
 from docmemo.web.schemas import error_responses
 
 router = APIRouter(tags=["users"])
@@ -86,10 +91,11 @@ async def create_user(
     ),
 )
 async def get_user_by_name(
-    reads: Reads, token: SessionToken, address: ClientAddress, name: NamePath
+    request: Request, name: NamePath
 ) -> PatientOut | CaregiverOut | HealthProOut:
     """A user's record. Health professionals may read anyone; caregivers themselves and
     their patients; patients themselves."""
-    # The session is looked up by the record's own statement (users.service.read_records).
-    read = service.record_read(token, name, address)
-    return to_out(service.shown_record(read, await reads.records(read)))
+    # A busy route: no dependencies (web.reads.reads_of says why). The session is
+    # looked up by the record's own statement (users.service.read_records).
+    read = service.record_read(session_token_of(request), name, client_address_of(request))
+    return to_out(service.shown_record(read, await reads_of(request).records(read)))

@@ -60,8 +60,15 @@ class CoalescedReads:
 COALESCED_READ_CONNECTIONS = len(fields(CoalescedReads))
 
 
-async def get_reads(request: Request) -> CoalescedReads:
+def reads_of(request: Request) -> CoalescedReads:
+    """The app's coalesced reads. The busiest routes call this rather than take the
+    ``Reads`` dependency: each dependency FastAPI resolves costs about 10 µs of a
+    request (docs/BENCHMARKS.md, "Dependencies on the busiest routes")."""
     return request.app.state.reads
+
+
+async def get_reads(request: Request) -> CoalescedReads:
+    return reads_of(request)
 
 
 Reads = Annotated[CoalescedReads, Depends(get_reads)]
