@@ -182,6 +182,9 @@ def run_phase(
         f"p99 {prediction['p99_ms']:.2f} ms ({prediction['model_version']})"
     )
 
+    phase["settle_s"] = settle_s = database.settle(server, name)
+    console.print(f"  VACUUM (ANALYZE) and CHECKPOINT: {settle_s:.1f} s")
+
     # 2. The framework's ceiling, just before the service (and again just after: on a
     # shared machine the two tell how much the ground moved), under the same load.
     phase["rows"].append(measure_hello("hello", "before", mixes, load, workdir))
