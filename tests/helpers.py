@@ -7,10 +7,12 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Engine, text
 
 from docmemo.auth.schemas import Identity
 from docmemo.auth.service import token_digest
@@ -75,6 +77,24 @@ async def start_session(pool: AsyncConnectionPool, user_id: str, settings: Setti
             {"token_hash": token_digest(token, settings.secret_key), "user_id": user_id},
         )
     return token
+
+
+def move_session(engine: Engine, token: str, settings: Settings, assignments: str) -> None:
+    """Move a session in time (``assignments``: SQL for its columns), instead of sleeping."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE sessions SET {assignments} WHERE token_hash = :h"),
+            {"h": token_digest(token, settings.secret_key)},
+        )
+
+
+def last_seen(engine: Engine, token: str, settings: Settings) -> datetime:
+    """The last use recorded for a session."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT last_seen_at FROM sessions WHERE token_hash = :h"),
+            {"h": token_digest(token, settings.secret_key)},
+        ).scalar_one()
 
 
 def plan_nodes(

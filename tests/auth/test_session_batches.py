@@ -28,29 +28,13 @@ from docmemo.auth.service import (
 )
 from docmemo.db.engine import conninfo
 from docmemo.db.models import Role, Specialty
-from tests.helpers import login, make_user
+from tests.helpers import last_seen, login, make_user, move_session
 
 
 def _identity(record) -> Identity:
     return Identity(
         user_id=record.user_id, name=record.name, status=record.status, specialty=record.specialty
     )
-
-
-def _move_session(engine: Engine, token: str, settings, assignments: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"UPDATE sessions SET {assignments} WHERE token_hash = :h"),
-            {"h": token_digest(token, settings.secret_key)},
-        )
-
-
-def _last_seen(engine: Engine, token: str, settings):
-    with engine.connect() as conn:
-        return conn.execute(
-            text("SELECT last_seen_at FROM sessions WHERE token_hash = :h"),
-            {"h": token_digest(token, settings.secret_key)},
-        ).scalar_one()
 
 
 @contextmanager
@@ -115,9 +99,9 @@ async def test_each_token_gets_its_own_answer_in_order_among_good_and_bad_ones(
     db, client, people, tokens, sync_engine, settings
 ):
     expired = await new_session(client, people["carer"])
-    _move_session(sync_engine, expired, settings, "expires_at = now() - interval '1 second'")
+    move_session(sync_engine, expired, settings, "expires_at = now() - interval '1 second'")
     idle = await new_session(client, people["patient"])
-    _move_session(
+    move_session(
         sync_engine,
         idle,
         settings,
@@ -164,20 +148,20 @@ async def test_a_batch_of_duplicates_touches_each_stale_session_once_and_fresh_o
     db, tokens, sync_engine, settings
 ):
     stale, fresh = tokens["carer"], tokens["psychologist"]
-    _move_session(
+    move_session(
         sync_engine,
         stale,
         settings,
         f"last_seen_at = now() - make_interval(secs => {SESSION_TOUCH_INTERVAL_S + 5})",
     )
-    fresh_seen = _last_seen(sync_engine, fresh, settings)
+    fresh_seen = last_seen(sync_engine, fresh, settings)
     with counted_session_updates(sync_engine) as updated:
         answers = await identities_for_tokens(
             db, [stale, fresh, stale, stale, fresh, stale], settings
         )
     assert all(answer is not None for answer in answers)
     assert updated == [token_digest(stale, settings.secret_key)]
-    assert _last_seen(sync_engine, fresh, settings) == fresh_seen
+    assert last_seen(sync_engine, fresh, settings) == fresh_seen
     # Now recent: the next batch writes nothing at all.
     with counted_session_updates(sync_engine) as updated:
         assert None not in await identities_for_tokens(db, [stale, fresh, stale], settings)
@@ -206,13 +190,13 @@ async def test_a_session_row_locked_by_another_transaction_is_not_waited_for(
     touched, every identity answered."""
     locked, other = tokens["patient"], tokens["carer"]
     for token in (locked, other):
-        _move_session(
+        move_session(
             sync_engine,
             token,
             settings,
             f"last_seen_at = now() - make_interval(secs => {SESSION_TOUCH_INTERVAL_S + 5})",
         )
-    locked_seen = _last_seen(sync_engine, locked, settings)
+    locked_seen = last_seen(sync_engine, locked, settings)
     with sync_engine.connect() as holder:
         holder.execute(
             text("SELECT 1 FROM sessions WHERE token_hash = :h FOR UPDATE"),
@@ -221,11 +205,11 @@ async def test_a_session_row_locked_by_another_transaction_is_not_waited_for(
         answers = await identities_for_tokens(own_connection, [locked, other], settings)
         holder.rollback()
     assert answers == [_identity(people["patient"]), _identity(people["carer"])]
-    assert _last_seen(sync_engine, locked, settings) == locked_seen
-    assert _last_seen(sync_engine, other, settings) > locked_seen
+    assert last_seen(sync_engine, locked, settings) == locked_seen
+    assert last_seen(sync_engine, other, settings) > locked_seen
     # Once the lock is gone, the next use is recorded.
     await identities_for_tokens(own_connection, [locked], settings)
-    assert _last_seen(sync_engine, locked, settings) > locked_seen
+    assert last_seen(sync_engine, locked, settings) > locked_seen
 
 
 async def test_tokens_that_cannot_be_ours_are_answered_without_the_database(settings):

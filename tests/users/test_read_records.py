@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from docmemo.audit.service import normalize_address
-from docmemo.auth.service import MAX_TOKEN_LENGTH, SESSION_TOUCH_INTERVAL_S, token_digest
+from docmemo.auth.service import MAX_TOKEN_LENGTH, token_digest
 from docmemo.db.engine import conninfo
 from docmemo.errors import InvalidInput, NotAuthenticated, NotFound
 from docmemo.users.service import (
@@ -28,7 +28,7 @@ from docmemo.users.service import (
     record_read,
     shown_record,
 )
-from tests.helpers import plan_nodes, start_session, unique_name
+from tests.helpers import last_seen, move_session, plan_nodes, start_session, unique_name
 
 
 @pytest.fixture
@@ -82,21 +82,13 @@ async def test_a_batch_of_many_readers_gets_each_read_records_answer_in_order(
     ]
 
 
-def _move_session(sync_engine, token: str, settings, assignments: str) -> None:
-    with sync_engine.begin() as conn:
-        conn.execute(
-            text(f"UPDATE sessions SET {assignments} WHERE token_hash = :h"),
-            {"h": token_digest(token, settings.secret_key)},
-        )
-
-
 async def test_reads_without_a_live_session_are_not_signed_in_whatever_else_is_in_the_batch(
     pool, db, family, token_of, settings, sync_engine
 ):
     expired = await start_session(pool, family["doctor"].user_id, settings)
     idle = await start_session(pool, family["doctor"].user_id, settings)
-    _move_session(sync_engine, expired, settings, "expires_at = now() - interval '1 second'")
-    _move_session(sync_engine, idle, settings, "last_seen_at = now() - interval '30 days'")
+    move_session(sync_engine, expired, settings, "expires_at = now() - interval '1 second'")
+    move_session(sync_engine, idle, settings, "last_seen_at = now() - interval '30 days'")
     doctor, name = token_of["doctor"], family["patient"].name
     tokens = [doctor, None, secrets.token_urlsafe(32), expired, doctor, idle, "x" * 5000, doctor]
     answers = await read_records(db, [record_read(token, name) for token in tokens], settings)
@@ -116,23 +108,15 @@ async def test_a_read_records_its_sessions_use_at_most_once_a_minute(
     db, family, token_of, settings, sync_engine
 ):
     token = token_of["carer"]
-    _move_session(sync_engine, token, settings, "last_seen_at = now() - interval '10 minutes'")
-
-    def last_seen_age_s() -> float:
-        with sync_engine.connect() as conn:
-            return conn.execute(
-                text(
-                    "SELECT extract(epoch FROM now() - last_seen_at) FROM sessions "
-                    "WHERE token_hash = :h"
-                ),
-                {"h": token_digest(token, settings.secret_key)},
-            ).scalar_one()
-
+    move_session(sync_engine, token, settings, "last_seen_at = now() - interval '10 minutes'")
+    ten_minutes_ago = last_seen(sync_engine, token, settings)
     await read_record(db, token, family["carer"].name, settings)
-    assert last_seen_age_s() < SESSION_TOUCH_INTERVAL_S
-    _move_session(sync_engine, token, settings, "last_seen_at = now() - interval '30 seconds'")
+    assert last_seen(sync_engine, token, settings) > ten_minutes_ago
+    move_session(sync_engine, token, settings, "last_seen_at = now() - interval '30 seconds'")
+    thirty_seconds_ago = last_seen(sync_engine, token, settings)
     await read_record(db, token, family["carer"].name, settings)
-    assert last_seen_age_s() >= 30  # recorded less than a minute ago: left as it is
+    # Recorded less than a minute ago: left as it is.
+    assert last_seen(sync_engine, token, settings) == thirty_seconds_ago
 
 
 @pytest.mark.parametrize("hostile", ["", "   ", "x" * 5000, "a\x00b", "'; SELECT pg_sleep(10);--"])
